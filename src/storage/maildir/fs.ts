@@ -1,0 +1,65 @@
+/**
+ * The file-system layer the Maildir adapter does all its I/O through. The
+ * default is node:fs/promises; tests inject a wrapper that records calls
+ * (to prove fsync -> rename -> directory fsync -> acknowledgement order) or
+ * fails chosen calls (ENOSPC, EIO, EACCES). Nothing in storage/maildir may
+ * call node:fs directly for mail files: go through this.
+ */
+import * as fsp from 'node:fs/promises';
+import { constants } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
+import type { Dirent, Stats } from 'node:fs';
+
+export type { FileHandle };
+
+export interface FsLayer {
+  open(path: string, flags: string | number, mode?: number): Promise<FileHandle>;
+  /** fsync a file through its handle. */
+  fsync(handle: FileHandle): Promise<void>;
+  /** fsync a directory, making renames/links/unlinks inside it durable. */
+  fsyncDir(path: string): Promise<void>;
+  rename(from: string, to: string): Promise<void>;
+  link(existing: string, newPath: string): Promise<void>;
+  unlink(path: string): Promise<void>;
+  mkdir(path: string, mode?: number): Promise<void>;
+  rmdir(path: string): Promise<void>;
+  readdir(path: string): Promise<string[]>;
+  readdirWithTypes(path: string): Promise<Dirent[]>;
+  stat(path: string): Promise<Stats>;
+  lstat(path: string): Promise<Stats>;
+  realpath(path: string): Promise<string>;
+  readFile(path: string): Promise<Buffer>;
+  /** Plain write, not durable on its own: callers that need durability open, write, fsync. */
+  writeFile(path: string, data: string | Buffer, mode?: number): Promise<void>;
+  chown(path: string, uid: number, gid: number): Promise<void>;
+  utimes(path: string, atime: Date, mtime: Date): Promise<void>;
+}
+
+export const nodeFs: FsLayer = {
+  open: (path, flags, mode) => fsp.open(path, flags, mode),
+  fsync: (handle) => handle.sync(),
+  async fsyncDir(path) {
+    const handle = await fsp.open(path, constants.O_RDONLY | constants.O_DIRECTORY);
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+  },
+  rename: (from, to) => fsp.rename(from, to),
+  link: (existing, newPath) => fsp.link(existing, newPath),
+  unlink: (path) => fsp.unlink(path),
+  mkdir: async (path, mode) => {
+    await fsp.mkdir(path, { mode: mode ?? 0o700 });
+  },
+  rmdir: (path) => fsp.rmdir(path),
+  readdir: (path) => fsp.readdir(path),
+  readdirWithTypes: (path) => fsp.readdir(path, { withFileTypes: true }),
+  stat: (path) => fsp.stat(path),
+  lstat: (path) => fsp.lstat(path),
+  realpath: (path) => fsp.realpath(path),
+  readFile: (path) => fsp.readFile(path),
+  writeFile: (path, data, mode) => fsp.writeFile(path, data, { mode: mode ?? 0o600 }),
+  chown: (path, uid, gid) => fsp.chown(path, uid, gid),
+  utimes: (path, atime, mtime) => fsp.utimes(path, atime, mtime),
+};
