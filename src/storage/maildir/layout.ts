@@ -202,6 +202,10 @@ export interface MaildirPaths {
   readonly journalFile: string;
   /** Maildir++ quota file. */
   readonly maildirsize: string;
+  /** Rebuildable listing cache (listing-cache.ts); the tree stays the only truth. */
+  readonly listingCache: string;
+  /** Dovecot's UID list, read (never written) for `uidlMode: 'dovecot'`. */
+  readonly dovecotUidlist: string;
 }
 
 export function maildirPaths(dir: string): MaildirPaths {
@@ -218,5 +222,7 @@ export function maildirPaths(dir: string): MaildirPaths {
     lockFile: path.join(dir, 'maildird.lock'),
     journalFile: path.join(dir, 'maildird-batch.journal'),
     maildirsize: path.join(dir, 'maildirsize'),
+    listingCache: path.join(dir, 'maildird-listing.cache'),
+    dovecotUidlist: path.join(dir, 'dovecot-uidlist'),
   };
 }

@@ -109,5 +109,7 @@ t.test('maildirPaths', async (t) => {
     lockFile: '/srv/mail/alice/maildird.lock',
     journalFile: '/srv/mail/alice/maildird-batch.journal',
     maildirsize: '/srv/mail/alice/maildirsize',
+    listingCache: '/srv/mail/alice/maildird-listing.cache',
+    dovecotUidlist: '/srv/mail/alice/dovecot-uidlist',
   });
 });
