@@ -1,0 +1,96 @@
+/**
+ * The typed configuration every part of maildird takes. It is built once by
+ * `loadConfig` (load.ts) from defaults < file < env < flags, validated once,
+ * deeply frozen, and passed down; nothing reads settings from anywhere else
+ * (STYLE.md 9). Every key is listed with its default in schema.ts and README.md.
+ */
+import type { LogLevel } from '../log/logger.js';
+
+/** The listeners maildird knows, one per socket a front-end may open. */
+export const LISTENER_NAMES = ['pop3', 'pop3s', 'smtp', 'submission', 'smtps', 'lmtp', 'http'] as const;
+export type ListenerName = (typeof LISTENER_NAMES)[number];
+
+/** Listeners that speak TLS from the first byte, so they need `tls.cert` and `tls.key`. */
+export const IMPLICIT_TLS_LISTENERS: readonly ListenerName[] = ['pop3s', 'smtps'];
+
+/** A TCP listener. `host` undefined binds every address (a bare PORT). Port 0 picks a free port. */
+export interface TcpAddress {
+  readonly kind: 'tcp';
+  readonly host: string | undefined;
+  readonly port: number;
+}
+
+/** A Unix domain socket listener (LMTP only), as an absolute path. */
+export interface UnixAddress {
+  readonly kind: 'unix';
+  readonly path: string;
+}
+
+export type ListenAddress = TcpAddress | UnixAddress;
+
+export type DeletionMode = 'trash' | 'expunge';
+/** The Maildir info separator (DESIGN "Seen"): `:` by default; `;` or `!` where `:` cannot be in a file name. */
+export type InfoSeparator = ':' | ';' | '!';
+/** Where UIDLs come from: the file's base name, or Dovecot's `dovecot-uidlist` when a tree has one. */
+export type UidlMode = 'filename' | 'dovecot';
+
+export interface Limits {
+  /** Longest POP3 command line in octets, CRLF included (RFC 2449 section 4: 255). */
+  readonly pop3LineLength: number;
+  /** POP3 idle timeout in seconds (RFC 1939 section 3: at least 10 minutes). */
+  readonly pop3IdleSeconds: number;
+  /** Longest SMTP command line in octets, CRLF included (RFC 5321 section 4.5.3.1.4: 512). */
+  readonly smtpLineLength: number;
+  /** SMTP idle timeout in seconds (RFC 5321 section 4.5.3.2.7: 5 minutes). */
+  readonly smtpIdleSeconds: number;
+  /** Largest message accepted, in octets. */
+  readonly maxMessageBytes: number;
+  /** Recipients per SMTP transaction (RFC 5321 section 4.5.3.1.8: at least 100). */
+  readonly maxRecipients: number;
+  /** Open connections over all listeners. */
+  readonly maxConnections: number;
+  /** Open connections from one client address. */
+  readonly maxConnectionsPerIp: number;
+  /** On SIGTERM/SIGINT, how long sessions may finish their current command before they are closed. */
+  readonly shutdownGraceSeconds: number;
+}
+
+export interface Config {
+  /** The configuration file that was read (absolute), or undefined when none was. */
+  readonly configFile: string | undefined;
+  /** Absolute path of the Maildir tree. */
+  readonly root: string;
+  /** Absolute path of the users file (Dovecot passwd-file format). */
+  readonly users: string;
+  /** Folder of a user under the root: `%u`, `%d/%n`, `%h`, ... (DESIGN "Root and layout"). */
+  readonly layout: string;
+  /** Local domains, lower case: a bare user name is valid in each of them. */
+  readonly domains: readonly string[];
+  /** Each listener's address, or false when it is off. */
+  readonly listeners: Readonly<Record<ListenerName, ListenAddress | false>>;
+  /** Certificate chain and private key (PEM files, absolute paths) for STLS/STARTTLS and the implicit-TLS ports. */
+  readonly tls: { readonly cert: string | undefined; readonly key: string | undefined };
+  readonly logLevel: LogLevel;
+  /** Log every protocol command and reply (secrets masked) at debug level. */
+  readonly trace: boolean;
+  /** Name used in greetings and Received headers. */
+  readonly hostname: string;
+  readonly caseInsensitiveUsers: boolean;
+  readonly deletionMode: DeletionMode;
+  readonly infoSeparator: InfoSeparator;
+  readonly uidl: UidlMode;
+  /** Default quota for users whose passwd line has no `userdb_quota_rule`; 0 means unlimited. */
+  readonly quota: { readonly bytes: number; readonly messages: number };
+  /** Allow plaintext passwords (USER/PASS, AUTH PLAIN/LOGIN) on connections that are neither TLS nor loopback. */
+  readonly allowPlaintextAuth: boolean;
+  readonly limits: Limits;
+  /** Greeting texts: POP3 `+OK <text>`, SMTP `220 <hostname> ESMTP <text>`. */
+  readonly greeting: { readonly pop3: string; readonly smtp: string };
+}
+
+/** Host and port as people write them: `127.0.0.1:1110`, `[::1]:1110`, `*:1110` for all addresses, or the socket path. */
+export function formatAddress(address: ListenAddress): string {
+  if (address.kind === 'unix') return address.path;
+  const host = address.host === undefined ? '*' : address.host.includes(':') ? `[${address.host}]` : address.host;
+  return `${host}:${address.port}`;
+}
