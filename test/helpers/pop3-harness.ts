@@ -1,0 +1,133 @@
+/**
+ * A live POP3 server on 127.0.0.1:0 over a real store, for protocol tests.
+ * Every test that changes storage runs on each store kind (STORE_KINDS):
+ * the in-memory store and the Maildir store on a real temporary tree.
+ * Messages are put in through the store's own deliver(), users come from a
+ * real UserDatabase.
+ */
+import type { Test } from 'tap';
+import { readFileSync } from 'node:fs';
+import type { MailStore, MailUser } from '../../src/storage/store.ts';
+import { MaildirStore } from '../../src/storage/maildir/maildir-store.ts';
+import { UserDatabase } from '../../src/auth/user-db.ts';
+import type { PasswdFields } from '../../src/auth/passwd-file.ts';
+import { createPop3Server, type Pop3Server, type Pop3ServerOptions } from '../../src/pop3/server.ts';
+import type { Pop3ServerEvents } from '../../src/pop3/events.ts';
+import { LineClient, type ConnectOptions } from './pop3-client.ts';
+
+export type StoreKind = 'memory' | 'maildir';
+export const STORE_KINDS: readonly StoreKind[] = ['maildir'];
+
+export const TLS_DIR = new URL('../../fixtures/tls/', import.meta.url);
+export const tlsFixture = (name: string): Buffer => readFileSync(new URL(name, TLS_DIR));
+export const TEST_CA = tlsFixture('ca.crt');
+export const TEST_TLS = { cert: tlsFixture('localhost.crt'), key: tlsFixture('localhost.key') };
+
+/** Users every harness knows: PLAIN passwords so APOP and CRAM-MD5 work. */
+export const DEFAULT_USERS: readonly PasswdFields[] = [
+  { name: 'alice', password: '{PLAIN}secret' },
+  { name: 'bob', password: '{PLAIN}hunter2' },
+  { name: 'jürgen', password: '{PLAIN}pässword' },
+];
+
+export interface HarnessOptions {
+  readonly kind: StoreKind;
+  /** Messages to deliver before the server starts, per user, oldest first. */
+  readonly mail?: Readonly<Record<string, readonly (string | Buffer)[]>>;
+  readonly users?: readonly PasswdFields[];
+  readonly server?: Partial<Omit<Pop3ServerOptions, 'store' | 'users'>>;
+}
+
+export type RecordedEvent = { readonly [K in keyof Pop3ServerEvents]: { name: K; payload: Pop3ServerEvents[K][0] } }[keyof Pop3ServerEvents];
+
+export interface Pop3Harness {
+  readonly kind: StoreKind;
+  readonly server: Pop3Server;
+  readonly store: MailStore;
+  readonly users: UserDatabase;
+  readonly port: number;
+  /** The Maildir root (maildir kind only). */
+  readonly root: string | undefined;
+  readonly events: RecordedEvent[];
+  /** Connect and read the greeting. */
+  connect(options?: ConnectOptions): Promise<{ client: LineClient; greeting: string }>;
+  /** Connect and log in with USER/PASS. */
+  login(user?: string, password?: string): Promise<LineClient>;
+  deliver(user: string, ...messages: (string | Buffer)[]): Promise<void>;
+  /** Resolves at the next `session-end` event. */
+  sessionEnd(): Promise<Pop3ServerEvents['session-end'][0]>;
+}
+
+export async function createStore(t: Test, kind: StoreKind): Promise<{ store: MailStore; root: string | undefined }> {
+  switch (kind) {
+    case 'maildir': {
+      const root = t.testdir({});
+      const store = await MaildirStore.open({ root, hostname: 'test.example', cache: { isPersistent: false } });
+      return { store, root };
+    }
+    case 'memory': {
+      const { MemoryStore } = (await import('../../src/storage/memory-store.ts')) as unknown as {
+        MemoryStore: new () => MailStore;
+      };
+      return { store: new MemoryStore(), root: undefined };
+    }
+  }
+}
+
+export async function startPop3(t: Test, options: HarnessOptions): Promise<Pop3Harness> {
+  const { store, root } = await createStore(t, options.kind);
+  const users = UserDatabase.fromEntries(options.users ?? DEFAULT_USERS, { dummyHash: '{PLAIN}not-a-password' });
+  const deliver = async (user: string, ...messages: (string | Buffer)[]): Promise<void> => {
+    const recipient = users.lookup(user) as MailUser;
+    for (const content of messages) {
+      const [outcome] = await store.deliver({ recipients: [recipient], content: Buffer.from(content) });
+      if (outcome === undefined || !outcome.ok) throw new Error(`delivery to ${user} failed`);
+    }
+  };
+  for (const [user, messages] of Object.entries(options.mail ?? {})) await deliver(user, ...messages);
+  const server = createPop3Server({ store, users, hostname: 'pop.test', ...options.server });
+  const events: RecordedEvent[] = [];
+  const endWaiters: ((s: Pop3ServerEvents['session-end'][0]) => void)[] = [];
+  for (const name of ['login', 'login-failed', 'retrieve', 'delete', 'session-end'] as const) {
+    server.on(name, (payload: never) => {
+      events.push({ name, payload } as RecordedEvent);
+      if (name === 'session-end') endWaiters.splice(0).forEach((w) => w(payload));
+    });
+  }
+  const { port } = await server.listen(0, '127.0.0.1');
+  const clients: LineClient[] = [];
+  t.teardown(async () => {
+    for (const c of clients) c.destroy();
+    await server.close();
+    await store.close();
+  });
+  const connect = async (connectOptions?: ConnectOptions) => {
+    const client = await LineClient.connect(port, connectOptions);
+    clients.push(client);
+    const greeting = await client.expect(/^\+OK /);
+    return { client, greeting };
+  };
+  return {
+    kind: options.kind,
+    server,
+    store,
+    users,
+    port,
+    root,
+    events,
+    connect,
+    async login(user = 'alice', password = 'secret') {
+      const { client } = await connect();
+      await client.command(`USER ${user}`, '+OK');
+      await client.command(`PASS ${password}`, /^\+OK Logged in/);
+      return client;
+    },
+    deliver,
+    sessionEnd: () => new Promise((resolve) => endWaiters.push(resolve)),
+  };
+}
+
+/** `count` small distinct messages: `Subject: message N`. */
+export function messages(count: number): string[] {
+  return Array.from({ length: count }, (_, i) => `Subject: message ${i + 1}\n\nbody of message ${i + 1}\n`);
+}
