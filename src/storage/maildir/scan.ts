@@ -100,11 +100,21 @@ export interface ScanResult {
 
 /**
  * A directory changed less than this long before the scan started is not
- * trusted. One second is the granularity DESIGN names; the second second
- * covers FAT's 2 s timestamps, coarse kernel clocks that stamp a change a
- * tick in the past, and small clock differences with a file server.
+ * trusted (DESIGN: "a directory changed within the same second as the scan
+ * is rescanned"; Dovecot's maildir sync uses the same one-second rule). It
+ * covers kernels that stamp a change with a coarse clock a tick in the
+ * past. Directories whose stamps are whole seconds live on a file system
+ * with 1 s or 2 s (FAT) timestamps: those need COARSE_TRUST_MARGIN_MS.
  */
-export const TRUST_MARGIN_MS = 2000;
+export const TRUST_MARGIN_MS = 1000;
+export const COARSE_TRUST_MARGIN_MS = 2000;
+
+/** Whether a listing made at `now` can be reused while the directory keeps `stamp`. */
+export function isTrustedAt(stamp: Omit<DirStamp, 'isTrusted'>, now: number): boolean {
+  const isCoarse = stamp.mtimeMs % 1000 === 0 && stamp.ctimeMs % 1000 === 0;
+  const changed = Math.max(stamp.mtimeMs, stamp.ctimeMs);
+  return now - changed >= (isCoarse ? COARSE_TRUST_MARGIN_MS : TRUST_MARGIN_MS);
+}
 
 const MEASURE_BUFFER_BYTES = 64 * 1024;
 
@@ -150,7 +160,7 @@ export async function scanMaildrop(paths: MaildirPaths, form: ListedForm, option
     }
     rescanned.push(dir);
     if (stamp === undefined) continue; // no such directory: nothing in it
-    newStamps[dir] = { ...stamp, isTrusted: now - Math.max(stamp.mtimeMs, stamp.ctimeMs) >= TRUST_MARGIN_MS };
+    newStamps[dir] = { ...stamp, isTrusted: isTrustedAt(stamp, now) };
     const known = new Map<string, ScanEntry>();
     for (const e of kept) known.set(e.name, e);
     await readDirectory(paths, dir, known, options, drafts, skipped);

@@ -2,7 +2,7 @@ import t from 'tap';
 import * as path from 'node:path';
 import { mkdirSync, renameSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
-import { scanMaildrop, TRUST_MARGIN_MS, type ScanOptions } from '../../../src/storage/maildir/scan.js';
+import { isTrustedAt, scanMaildrop, TRUST_MARGIN_MS, type ScanOptions } from '../../../src/storage/maildir/scan.js';
 import { maildirPaths } from '../../../src/storage/maildir/layout.js';
 import { nodeFs } from '../../../src/storage/maildir/fs.js';
 import { FsRecorder } from '../../helpers/fs-recorder.js';
@@ -337,4 +337,14 @@ t.test('a missing folder and an unreadable one', async (t) => {
   const fs = new FsRecorder();
   fs.fail({ op: 'readdirWithTypes', code: 'EIO' });
   await t.rejects(scanMaildrop(paths, 'maildir', { fs }), { name: 'StorageError', message: /EIO/ });
+});
+
+t.test('the trust rule: one second, two for whole-second (FAT, 1 s) stamps', async (t) => {
+  const fine = { mtimeMs: 1_000_000_000_123.5, ctimeMs: 1_000_000_000_100.25, ino: 1 };
+  t.notOk(isTrustedAt(fine, fine.mtimeMs + 999), 'changed within the second');
+  t.ok(isTrustedAt(fine, fine.mtimeMs + 1000));
+  t.notOk(isTrustedAt({ ...fine, ctimeMs: fine.mtimeMs + 500 }, fine.mtimeMs + 1000), 'ctime counts too');
+  const coarse = { mtimeMs: 1_000_000_000_000, ctimeMs: 1_000_000_000_000, ino: 1 };
+  t.notOk(isTrustedAt(coarse, coarse.mtimeMs + 1999), 'a 2 s FAT tick');
+  t.ok(isTrustedAt(coarse, coarse.mtimeMs + 2000));
 });
