@@ -41,7 +41,11 @@ t.test('a violation stops the consumer with the reply', async (t) => {
       // consume
     }
   })();
-  await t.rejects(reading, { replyCode: 550 });
+  const err = await reading.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  t.equal((err as { replyCode?: number } | undefined)?.replyCode, 550);
   source.end('rest\r\n');
   await content.drain();
   t.equal(content.sourceError, undefined, 'not a source error');
