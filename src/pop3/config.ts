@@ -59,6 +59,11 @@ export interface Pop3SessionConfig {
   readonly isApopEnabled: boolean;
   /** Accept plaintext passwords on unencrypted non-loopback connections (Dovecot's disable_plaintext_auth = no). */
   readonly allowPlaintextAuth: boolean;
+  /**
+   * Count loopback connections as secure for plaintext passwords (default
+   * true, as Dovecot does). Off: only TLS (or allowPlaintextAuth) will do.
+   */
+  readonly isLoopbackSecure: boolean;
   /** RFC 2449 LOGIN-DELAY in seconds; 0: none. */
   readonly loginDelaySeconds: number;
   /** TLS material is configured: STLS is offered on plain connections. */

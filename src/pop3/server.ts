@@ -48,6 +48,8 @@ export interface Pop3ServerOptions {
   readonly apop?: boolean | undefined;
   /** Accept plaintext passwords on unencrypted non-loopback connections; default false. */
   readonly allowPlaintextAuth?: boolean | undefined;
+  /** Count loopback clients as secure for plaintext passwords; default true. */
+  readonly isLoopbackSecure?: boolean | undefined;
   /** RFC 2449 LOGIN-DELAY, enforced per user; default 0 (off). */
   readonly loginDelaySeconds?: number | undefined;
   /** SASL mechanisms to offer (RFC 5034), subject to what each connection allows; default PLAIN, LOGIN, CRAM-MD5. */
@@ -195,6 +197,7 @@ function resolveConfig(options: Pop3ServerOptions, isTlsConfigured: boolean): Po
     implementation: options.implementation ?? 'maildird',
     isApopEnabled: options.apop ?? false,
     allowPlaintextAuth: options.allowPlaintextAuth ?? false,
+    isLoopbackSecure: options.isLoopbackSecure ?? true,
     loginDelaySeconds,
     isTlsConfigured,
     saslMechanisms: Object.freeze([...(options.saslMechanisms ?? DEFAULT_SASL)].map((m) => m.toUpperCase())),

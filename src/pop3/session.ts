@@ -88,7 +88,8 @@ export class Pop3Session implements CommandContext<Pop3State> {
       remoteAddress: conn.remoteAddress,
       isUtf8: this.#isUtf8,
       canStartTls: this.#deps.config.isTlsConfigured && this.#deps.tls !== undefined && !conn.isTls,
-      isPlaintextAllowed: conn.isTls || conn.isLoopback || this.#deps.config.allowPlaintextAuth,
+      isPlaintextAllowed:
+        conn.isTls || (conn.isLoopback && this.#deps.config.isLoopbackSecure) || this.#deps.config.allowPlaintextAuth,
       apopChallenge: this.#apopChallenge,
     };
   }

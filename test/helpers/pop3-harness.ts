@@ -8,7 +8,7 @@
 import type { Test } from 'tap';
 import { readFileSync } from 'node:fs';
 import type { MailStore, MailUser } from '../../src/storage/store.ts';
-import { MaildirStore } from '../../src/storage/maildir/maildir-store.ts';
+import { MaildirStore, type MaildirStoreOptions } from '../../src/storage/maildir/maildir-store.ts';
 import { UserDatabase } from '../../src/auth/user-db.ts';
 import type { PasswdFields } from '../../src/auth/passwd-file.ts';
 import { createPop3Server, type Pop3Server, type Pop3ServerOptions } from '../../src/pop3/server.ts';
@@ -36,6 +36,8 @@ export interface HarnessOptions {
   readonly mail?: Readonly<Record<string, readonly (string | Buffer)[]>>;
   readonly users?: readonly PasswdFields[];
   readonly server?: Partial<Omit<Pop3ServerOptions, 'store' | 'users'>>;
+  /** Extra MaildirStore options (maildir kind): an FsRecorder, the deletion mode... */
+  readonly maildir?: Partial<MaildirStoreOptions>;
 }
 
 export type RecordedEvent = { readonly [K in keyof Pop3ServerEvents]: { name: K; payload: Pop3ServerEvents[K][0] } }[keyof Pop3ServerEvents];
@@ -58,15 +60,20 @@ export interface Pop3Harness {
   sessionEnd(): Promise<Pop3ServerEvents['session-end'][0]>;
 }
 
-export async function createStore(t: Test, kind: StoreKind): Promise<{ store: MailStore; root: string | undefined }> {
+export async function createStore(
+  t: Test,
+  kind: StoreKind,
+  maildir: Partial<MaildirStoreOptions> = {},
+): Promise<{ store: MailStore; root: string | undefined }> {
   switch (kind) {
     case 'maildir': {
       const root = t.testdir({});
-      const store = await MaildirStore.open({ root, hostname: 'test.example', cache: { isPersistent: false } });
+      const store = await MaildirStore.open({ root, hostname: 'test.example', cache: { isPersistent: false }, ...maildir });
       return { store, root };
     }
     case 'memory': {
-      const { MemoryStore } = (await import('../../src/storage/memory-store.ts')) as unknown as {
+      const modulePath = '../../src/storage/memory-store.ts';
+      const { MemoryStore } = (await import(modulePath)) as {
         MemoryStore: new () => MailStore;
       };
       return { store: new MemoryStore(), root: undefined };
@@ -75,7 +82,7 @@ export async function createStore(t: Test, kind: StoreKind): Promise<{ store: Ma
 }
 
 export async function startPop3(t: Test, options: HarnessOptions): Promise<Pop3Harness> {
-  const { store, root } = await createStore(t, options.kind);
+  const { store, root } = await createStore(t, options.kind, options.maildir);
   const users = UserDatabase.fromEntries(options.users ?? DEFAULT_USERS, { dummyHash: '{PLAIN}not-a-password' });
   const deliver = async (user: string, ...messages: (string | Buffer)[]): Promise<void> => {
     const recipient = users.lookup(user) as MailUser;
@@ -89,9 +96,10 @@ export async function startPop3(t: Test, options: HarnessOptions): Promise<Pop3H
   const events: RecordedEvent[] = [];
   const endWaiters: ((s: Pop3ServerEvents['session-end'][0]) => void)[] = [];
   for (const name of ['login', 'login-failed', 'retrieve', 'delete', 'session-end'] as const) {
-    server.on(name, (payload: never) => {
+    const on = server.on.bind(server) as (event: string, listener: (payload: unknown) => void) => void;
+    on(name, (payload) => {
       events.push({ name, payload } as RecordedEvent);
-      if (name === 'session-end') endWaiters.splice(0).forEach((w) => w(payload));
+      if (name === 'session-end') endWaiters.splice(0).forEach((w) => w(payload as Pop3ServerEvents['session-end'][0]));
     });
   }
   const { port } = await server.listen(0, '127.0.0.1');
