@@ -26,42 +26,47 @@ export interface ParsedMaildirName {
   /** Flag letters after `2,` (empty when there are none or the info is not `2,`). */
   readonly flags: string;
   /** `,S=` in the base: the stored file size. */
-  readonly size?: number;
+  readonly size?: number | undefined;
   /** `,W=` in the base: the size on the wire (CRLF line ends). */
-  readonly wireSize?: number;
+  readonly wireSize?: number | undefined;
   /** Leading `<seconds>.` of the base. */
-  readonly seconds?: number;
+  readonly seconds?: number | undefined;
   /** `M<usec>` in the delivery identifier after the seconds. */
-  readonly usec?: number;
+  readonly usec?: number | undefined;
 }
 
 /**
  * Parse a file name found in `cur/` or `new/`. Returns undefined for names
  * that are not messages: empty names and dot files (`.keep`, `.nfs...`,
  * temporary files of other programs), and names whose base would be empty.
+ *
+ * Hot path (a listing parses every name): no regular expressions, no
+ * substrings but the base, and one result object of a fixed shape.
  */
 export function parseMaildirName(
   name: string,
   separators: readonly string[] = DEFAULT_INFO_SEPARATORS,
 ): ParsedMaildirName | undefined {
-  if (name.length === 0 || name.startsWith('.') || name.includes('/') || name.includes('\0')) return undefined;
+  if (name.length === 0 || name.charCodeAt(0) === 0x2e /* . */ || name.includes('/') || name.includes('\0')) {
+    return undefined;
+  }
   const infoAt = findInfo(name, separators);
+  const baseEnd = infoAt < 0 ? name.length : infoAt;
+  if (baseEnd === 0) return undefined;
   const base = infoAt < 0 ? name : name.slice(0, infoAt);
-  if (base.length === 0) return undefined;
-  const separator = infoAt < 0 ? undefined : name.charAt(infoAt);
   const info = infoAt < 0 ? undefined : name.slice(infoAt + 1);
-  const flags = info !== undefined && info.startsWith('2,') ? info.slice(2) : '';
-  const parsed: {
-    -readonly [K in keyof ParsedMaildirName]: ParsedMaildirName[K];
-  } = { name, base, separator, info, flags };
-  const size = sizeField(base, 'S');
-  if (size !== undefined) parsed.size = size;
-  const wireSize = sizeField(base, 'W');
-  if (wireSize !== undefined) parsed.wireSize = wireSize;
-  const time = leadingTime(base);
-  if (time.seconds !== undefined) parsed.seconds = time.seconds;
-  if (time.usec !== undefined) parsed.usec = time.usec;
-  return parsed;
+  const seconds = leadingSeconds(base);
+  return {
+    name,
+    base,
+    separator: infoAt < 0 ? undefined : name.charAt(infoAt),
+    info,
+    flags: info !== undefined && info.startsWith('2,') ? info.slice(2) : '',
+    size: sizeField(base, ',S='),
+    wireSize: sizeField(base, ',W='),
+    seconds,
+    usec: seconds === undefined ? undefined : microseconds(base),
+  };
 }
 
 /**
@@ -71,49 +76,75 @@ export function parseMaildirName(
  * to the base.
  */
 function findInfo(name: string, separators: readonly string[]): number {
-  for (let i = 0; i < name.length - 2; i++) {
-    const c = name.charAt(i);
-    if (!separators.includes(c)) continue;
-    const next = name.charCodeAt(i + 1);
-    if ((next === 0x32 /* 2 */ || next === 0x31) /* 1 */ && name.charCodeAt(i + 2) === 0x2c /* , */) return i;
+  let best = -1;
+  for (const sep of separators) {
+    let at = name.indexOf(sep);
+    while (at >= 0 && (best < 0 || at < best)) {
+      const next = name.charCodeAt(at + 1);
+      if ((next === 0x32 /* 2 */ || next === 0x31) /* 1 */ && name.charCodeAt(at + 2) === 0x2c /* , */) {
+        best = at;
+        break;
+      }
+      at = name.indexOf(sep, at + 1);
+    }
   }
-  return -1;
+  return best;
 }
 
 /** `,S=123` / `,W=456` as written by Courier and Dovecot; the value runs to the next `,` or the end. */
-function sizeField(base: string, key: 'S' | 'W'): number | undefined {
-  const marker = `,${key}=`;
-  let from = 0;
-  for (;;) {
-    const at = base.indexOf(marker, from);
-    if (at < 0) return undefined;
-    let end = at + marker.length;
-    while (end < base.length && isDigit(base.charCodeAt(end))) end++;
-    const digits = base.slice(at + marker.length, end);
-    if (digits.length > 0 && digits.length <= 15 && (end === base.length || base.charAt(end) === ',')) {
-      return Number(digits);
+function sizeField(base: string, marker: ',S=' | ',W='): number | undefined {
+  let at = base.indexOf(marker);
+  while (at >= 0) {
+    let end = at + 3;
+    let value = 0;
+    while (end < base.length && end - at - 3 < 15 && isDigit(base.charCodeAt(end))) {
+      value = value * 10 + base.charCodeAt(end) - 0x30;
+      end++;
     }
-    from = at + 1;
+    if (end > at + 3 && (end === base.length || base.charCodeAt(end) === 0x2c /* , */)) return value;
+    at = base.indexOf(marker, at + 1);
   }
+  return undefined;
 }
 
 function isDigit(code: number): boolean {
   return code >= 0x30 && code <= 0x39;
 }
 
-/** Leading `<seconds>.` and the `M<usec>` of the delivery identifier that follows it. */
-function leadingTime(base: string): { seconds?: number; usec?: number } {
+/** Leading `<seconds>` followed by `.` or the end of the base. */
+function leadingSeconds(base: string): number | undefined {
   let i = 0;
-  while (i < base.length && isDigit(base.charCodeAt(i))) i++;
-  if (i === 0 || i > 15 || (i < base.length && base.charAt(i) !== '.')) return {};
-  const seconds = Number(base.slice(0, i));
-  const idEnd = base.indexOf('.', i + 1);
-  const id = base.slice(i + 1, idEnd < 0 ? base.length : idEnd);
-  // Delivery identifiers are `M<usec>P<pid>Q<n>`, `P<pid>V<dev>I<ino>M<usec>`,
-  // `R<hex>...` or the old `<pid>` / `<pid>_<n>`: M is never a hex digit, so
-  // the first `M` followed by digits is the microseconds.
-  const m = /M(\d{1,6})(?!\d)/.exec(id);
-  return m?.[1] === undefined ? { seconds } : { seconds, usec: Number(m[1]) };
+  let value = 0;
+  while (i < base.length && i < 16 && isDigit(base.charCodeAt(i))) {
+    value = value * 10 + base.charCodeAt(i) - 0x30;
+    i++;
+  }
+  if (i === 0 || i > 15 || (i < base.length && base.charCodeAt(i) !== 0x2e)) return undefined;
+  return value;
+}
+
+/**
+ * `M<usec>` in the delivery identifier (between the first and second `.`).
+ * Identifiers are `M<usec>P<pid>Q<n>`, `P<pid>V<dev>I<ino>M<usec>`,
+ * `R<hex>...` or the old `<pid>` / `<pid>_<n>`: M is never a hex digit, so
+ * the first `M` followed by 1-6 digits (and no seventh) is the microseconds.
+ */
+function microseconds(base: string): number | undefined {
+  const start = base.indexOf('.');
+  if (start < 0) return undefined;
+  let end = base.indexOf('.', start + 1);
+  if (end < 0) end = base.length;
+  for (let at = base.indexOf('M', start + 1); at >= 0 && at < end; at = base.indexOf('M', at + 1)) {
+    let i = at + 1;
+    let value = 0;
+    while (i < end && isDigit(base.charCodeAt(i))) {
+      value = value * 10 + base.charCodeAt(i) - 0x30;
+      i++;
+    }
+    const digits = i - at - 1;
+    if (digits >= 1 && digits <= 6) return value;
+  }
+  return undefined;
 }
 
 /** RFC 1939 section 7: a unique-id is 1-70 characters in 0x21-0x7E. */
@@ -133,8 +164,21 @@ export function hashedUidl(bytes: string | Uint8Array): string {
  * its hash. A string is taken as its UTF-8 bytes (how Node names files).
  */
 export function uidlFromBase(base: string | Buffer): string {
-  const bytes = typeof base === 'string' ? Buffer.from(base, 'utf8') : base;
-  return isPlainUidl(bytes) ? bytes.toString('latin1') : hashedUidl(bytes);
+  if (typeof base === 'string') {
+    // Hot path: an ASCII string is its own bytes, no Buffer needed.
+    if (isPlainUidlString(base)) return base;
+    return hashedUidl(Buffer.from(base, 'utf8'));
+  }
+  return isPlainUidl(base) ? base.toString('latin1') : hashedUidl(base);
+}
+
+function isPlainUidlString(s: string): boolean {
+  if (s.length < 1 || s.length > 70) return false;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x21 || c > 0x7e) return false;
+  }
+  return true;
 }
 
 /** UIDL of a flat-folder message: its name without `.eml`, with the same fallback. */

@@ -50,6 +50,8 @@ export class ListingCache {
   #memoryEntries = 0;
   /** Folders whose memory listing has corrections not yet written to the file. */
   readonly #dirty = new Set<string>();
+  /** The pending file write per folder. */
+  readonly #writes = new Map<string, Promise<void>>();
 
   constructor(options: ListingCacheOptions) {
     this.#fs = options.fs;
@@ -78,11 +80,36 @@ export class ListingCache {
     return listing;
   }
 
-  /** Keep `listing` in memory and write it beside the Maildir (atomically; a failure is only logged). */
-  async save(paths: MaildirPaths, listing: Listing): Promise<void> {
+  /**
+   * Keep `listing` in memory now, and write it beside the Maildir soon
+   * (atomically; a failure is only logged, the promise never rejects). The
+   * write waits for the next turn of the event loop, so a login can answer
+   * before a 100,000-line file is encoded; writes per folder run one at a
+   * time, and one that a newer save or a correction has overtaken is
+   * skipped. flush() waits for it (the maildrop does, before it unlocks).
+   */
+  save(paths: MaildirPaths, listing: Listing): Promise<void> {
     this.#remember(paths.dir, listing);
     this.#dirty.delete(paths.dir);
-    if (this.#isPersistent) await this.#writeFile(paths.listingCache, encodeListing(listing));
+    if (!this.#isPersistent) return Promise.resolve();
+    const before = this.#writes.get(paths.dir) ?? Promise.resolve();
+    const job = before
+      .then(() => new Promise<void>((resolve) => setImmediate(resolve)))
+      .then(async () => {
+        if (this.#memory.get(paths.dir) !== listing) return;
+        await this.#writeFile(paths.listingCache, encodeListing(listing));
+      })
+      .catch((err: unknown) => this.#logger?.warn({ path: paths.listingCache, err }, 'listing cache not written'));
+    this.#writes.set(paths.dir, job);
+    void job.finally(() => {
+      if (this.#writes.get(paths.dir) === job) this.#writes.delete(paths.dir);
+    });
+    return job;
+  }
+
+  /** Wait for every pending write (store shutdown). */
+  async drain(): Promise<void> {
+    await Promise.all([...this.#writes.values()]);
   }
 
   /**
@@ -102,8 +129,9 @@ export class ListingCache {
     this.#dirty.add(paths.dir);
   }
 
-  /** Write corrections made since the last save. */
+  /** Wait for a pending save, then write corrections made since. */
   async flush(paths: MaildirPaths): Promise<void> {
+    await this.#writes.get(paths.dir);
     if (!this.#dirty.delete(paths.dir)) return;
     const listing = this.#memory.get(paths.dir);
     if (listing !== undefined && this.#isPersistent) await this.#writeFile(paths.listingCache, encodeListing(listing));
@@ -260,37 +288,68 @@ function parseHeader(line: string | undefined): Header | undefined {
   return { form, stamps: checked, count: count as number };
 }
 
-function toNumber(field: string): number | undefined {
-  if (field.length === 0) return undefined;
-  const n = Number(field);
+/** A non-negative integer field (no sign, no exponent), or undefined. */
+function intField(text: string, from: number, to: number): number | undefined {
+  if (to <= from || to - from > 16) return undefined;
+  let value = 0;
+  for (let i = from; i < to; i++) {
+    const c = text.charCodeAt(i) - 0x30;
+    if (c < 0 || c > 9) return undefined;
+    value = value * 10 + c;
+  }
+  return value;
+}
+
+/** A finite number field (mtimes carry fractions), or undefined. */
+function numberField(text: string, from: number, to: number): number | undefined {
+  if (to <= from) return undefined;
+  const n = Number(text.slice(from, to));
   return Number.isFinite(n) ? n : undefined;
 }
 
-/** Parse a cache file; undefined when it is not whole and well-formed (then the caller rescans). */
+/**
+ * Parse a cache file; undefined when it is not whole and well-formed (then
+ * the caller rescans). Hot path for a first login after a restart: fields
+ * are found with indexOf, no per-line split.
+ */
 export function decodeListing(text: string, paths: MaildirPaths): Listing | undefined {
-  const lines = text.split('\n');
-  if (lines[0] !== MAGIC) return undefined;
-  const header = parseHeader(lines[1]);
+  const magicEnd = text.indexOf('\n');
+  if (magicEnd < 0 || text.slice(0, magicEnd) !== MAGIC) return undefined;
+  const headerEnd = text.indexOf('\n', magicEnd + 1);
+  if (headerEnd < 0) return undefined;
+  const header = parseHeader(text.slice(magicEnd + 1, headerEnd));
   if (header === undefined) return undefined;
-  // lines: magic, header, count entries, `end N`, and '' after the final newline.
-  if (lines.length !== header.count + 4 || lines[header.count + 2] !== `end ${header.count}`) return undefined;
+  const trailer = `end ${header.count}\n`;
+  if (!text.endsWith(trailer)) return undefined;
+  const bodyEnd = text.length - trailer.length;
   const folders: Readonly<Record<EntryDir, string>> = { new: paths.new, cur: paths.cur, flat: paths.dir };
+  const isFlat = header.form === 'flat';
   const entries: ScanEntry[] = new Array<ScanEntry>(header.count);
+  const tabs: number[] = new Array<number>(8);
+  let at = headerEnd + 1;
   for (let i = 0; i < header.count; i++) {
-    const f = (lines[i + 2] as string).split('\t');
-    if (f.length !== 9) return undefined;
-    const dir = CODE_DIR[f[0] as string];
-    const name = decodeName(f[1] as string);
-    const baseLen = Number(f[2]);
-    const size = Number(f[3]);
-    const time = Number(f[6]);
+    const lineEnd = text.indexOf('\n', at);
+    if (lineEnd < 0 || lineEnd >= bodyEnd + 1) return undefined;
+    let from = at;
+    for (let f = 0; f < 8; f++) {
+      const tab = text.indexOf('\t', from);
+      if (tab < 0 || tab > lineEnd) return undefined;
+      tabs[f] = tab;
+      from = tab + 1;
+    }
+    if (text.indexOf('\t', from) >= 0 && text.indexOf('\t', from) < lineEnd) return undefined;
+    const [t0, t1, t2, t3, t4, t5, t6, t7] = tabs as [number, number, number, number, number, number, number, number];
+    const dir = t0 === at + 1 ? CODE_DIR[text.charAt(at)] : undefined;
+    const name = decodeName(text.slice(t0 + 1, t1));
+    const baseLen = intField(text, t1 + 1, t2);
+    const size = intField(text, t2 + 1, t3);
+    const time = numberField(text, t5 + 1, t6);
     // A forged cache must not make us open a path outside the folder.
     if (dir === undefined || name === undefined || name.startsWith('.') || /[/\0]/.test(name)) return undefined;
-    if (!Number.isSafeInteger(baseLen) || baseLen < 1 || baseLen > name.length) return undefined;
-    if (!Number.isSafeInteger(size) || size < 0 || !Number.isFinite(time)) return undefined;
-    if ((dir === 'flat') !== (header.form === 'flat')) return undefined;
-    const base = name.slice(0, baseLen);
-    const baseUidl = f[7] === '' ? base : (f[7] as string);
+    if (baseLen === undefined || baseLen < 1 || baseLen > name.length) return undefined;
+    if (size === undefined || time === undefined || (dir === 'flat') !== isFlat) return undefined;
+    const base = baseLen === name.length ? name : name.slice(0, baseLen);
+    const baseUidl = t7 === t6 + 1 ? base : text.slice(t6 + 1, t7);
     const entry: {
       -readonly [K in keyof ScanEntry]: ScanEntry[K];
     } = {
@@ -298,16 +357,18 @@ export function decodeListing(text: string, paths: MaildirPaths): Listing | unde
       dir,
       name,
       base,
-      uidl: f[8] === '' ? baseUidl : (f[8] as string),
+      uidl: lineEnd === t7 + 1 ? baseUidl : text.slice(t7 + 1, lineEnd),
       baseUidl,
       size,
       time,
     };
-    const stored = toNumber(f[4] as string);
+    const stored = intField(text, t3 + 1, t4);
     if (stored !== undefined) entry.storedSize = stored;
-    const mtimeMs = toNumber(f[5] as string);
+    const mtimeMs = numberField(text, t4 + 1, t5);
     if (mtimeMs !== undefined) entry.mtimeMs = mtimeMs;
     entries[i] = entry;
+    at = lineEnd + 1;
   }
+  if (at !== bodyEnd) return undefined;
   return { form: header.form, stamps: header.stamps, entries };
 }

@@ -208,6 +208,7 @@ export class MaildirStore implements MailStore {
       this.#logger.warn({ open: this.#open.size }, 'store closed with maildrops still open: releasing them');
       await Promise.all([...this.#open].map((m) => m.release()));
     }
+    await this.#cache.drain();
   }
 
   #assertOpen(): void {
@@ -312,7 +313,8 @@ export class MaildirStore implements MailStore {
       previous,
       now: () => now,
     });
-    if (result.isChanged) await this.#cache.save(paths, result.listing);
+    // Written in the background; the maildrop waits for it before it unlocks.
+    if (result.isChanged) void this.#cache.save(paths, result.listing);
     return result.listing;
   }
 

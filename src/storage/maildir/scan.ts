@@ -84,7 +84,7 @@ export interface ScanOptions {
    * clock. Default Date.now.
    */
   readonly now?: (() => number) | undefined;
-  /** Files read in parallel to compute sizes of names without `W=`. Default 8. */
+  /** Files read in parallel to compute sizes of names without `W=`. Default 16. */
   readonly concurrency?: number | undefined;
 }
 
@@ -118,7 +118,11 @@ export function isTrustedAt(stamp: Omit<DirStamp, 'isTrusted'>, now: number): bo
 
 const MEASURE_BUFFER_BYTES = 64 * 1024;
 
-/** Mutable while a scan builds it; frozen in shape once returned. */
+/**
+ * An entry while a scan builds it. Fresh drafts are mutable; entries reused
+ * from the previous listing are the very objects snapshots hold, so code
+ * that changes one of those replaces it with a copy instead (`isFresh`).
+ */
 interface Draft {
   path: string;
   dir: EntryDir;
@@ -153,7 +157,9 @@ export async function scanMaildrop(paths: MaildirPaths, form: ListedForm, option
     const stamp = stamps[i];
     const kept = previous?.entries.filter((e) => e.dir === dir) ?? [];
     if (reuse[i] === true) {
-      for (const e of kept) drafts.push({ ...e, uidl: e.baseUidl });
+      // Entries are immutable and shared with snapshots: reused as they are,
+      // copied only where something about them changes (see Draft).
+      for (const e of kept) drafts.push(e as Draft);
       const same = previous?.stamps[dir];
       if (same !== undefined) newStamps[dir] = same;
       continue;
@@ -167,7 +173,7 @@ export async function scanMaildrop(paths: MaildirPaths, form: ListedForm, option
   }
 
   const complete = await completeDrafts(drafts, form, options, skipped);
-  const entries = orderAndIdentify(complete);
+  const entries = form === 'flat' ? complete : identify(complete);
   for (const s of skipped) options.logger?.warn({ path: s.path, reason: s.reason }, 'maildrop file not listed');
   return { listing: { form, stamps: newStamps, entries }, isChanged: true, rescanned, skipped };
 }
@@ -223,7 +229,7 @@ async function readDirectory(
     // Dot files are never messages: .keep, NFS silly-renames, a flat folder's in-flight .<unique>.tmp.
     if (name.startsWith('.')) continue;
     if (dir === 'flat' && !name.endsWith('.eml')) continue;
-    const filePath = path.join(folder, name);
+    const filePath = `${folder}/${name}`;
     if (!dirent.isFile()) {
       // A symlink could point outside the root (DESIGN invariant 4); a folder or device is no message.
       const what = dirent.isSymbolicLink() ? 'a symbolic link' : dirent.isDirectory() ? 'a folder' : 'not a regular file';
@@ -237,7 +243,8 @@ async function readDirectory(
     }
     const old = known.get(name);
     if (old !== undefined) {
-      drafts.push({ ...old, uidl: old.baseUidl });
+      // A flat file may be re-measured (edited in place): give it its own copy.
+      drafts.push(dir === 'flat' ? { ...old } : (old as Draft));
       continue;
     }
     const parsed = parseMaildirName(dir === 'flat' ? name.slice(0, -4) : name, dir === 'flat' ? [] : separators);
@@ -277,7 +284,7 @@ async function completeDrafts(
   const gone = new Set<Draft>();
   const buffers: Buffer[] = [];
   const work = drafts.filter((d) => d.size === UNKNOWN || d.time === UNKNOWN || form === 'flat');
-  await eachLimited(work, options.concurrency ?? 8, async (d, worker) => {
+  await eachLimited(work, options.concurrency ?? 16, async (d, worker) => {
     if (d.size === UNKNOWN || form === 'flat') {
       const buf = (buffers[worker] ??= Buffer.allocUnsafe(MEASURE_BUFFER_BYTES));
       const measured = await measure(options.fs, d, buf, form === 'flat');
@@ -306,12 +313,19 @@ async function completeDrafts(
     if (b.mtimeMs === undefined) tied.add(b);
   }
   if (tied.size === 0) return live;
-  await eachLimited([...tied], options.concurrency ?? 8, async (d) => {
+  const mtimes = new Map<Draft, number>();
+  await eachLimited([...tied], options.concurrency ?? 16, async (d) => {
     const st = await statOrUndefined(options.fs, d.path);
     if (st === undefined) gone.add(d);
-    else d.mtimeMs = st.mtimeMs;
+    else mtimes.set(d, st.mtimeMs);
   });
-  return live.filter((d) => !gone.has(d)).sort(byOrder);
+  const result: Draft[] = [];
+  for (const d of live) {
+    if (gone.has(d)) continue;
+    const mtimeMs = mtimes.get(d);
+    result.push(mtimeMs === undefined ? d : { ...d, mtimeMs });
+  }
+  return result.sort(byOrder);
 }
 
 /**
@@ -331,16 +345,21 @@ async function measure(fs: FsLayer, d: Draft, buf: Buffer, isRecheck: boolean): 
     return `cannot open: ${code ?? String(err)}`;
   }
   try {
-    const st = await handle.stat();
-    if (!st.isFile()) return 'not a regular file';
-    const isUnchanged = isRecheck && d.size !== UNKNOWN && d.storedSize === st.size && d.mtimeMs === st.mtimeMs;
-    d.mtimeMs = st.mtimeMs;
-    if (isUnchanged) return undefined;
+    // fstat only when the mtime is needed (no time in the name, a flat
+    // recheck): open, read, close is the whole cost of a small Maildir file.
+    if (isRecheck || d.time === UNKNOWN) {
+      const st = await handle.stat();
+      if (!st.isFile()) return 'not a regular file';
+      const isUnchanged = isRecheck && d.size !== UNKNOWN && d.storedSize === st.size && d.mtimeMs === st.mtimeMs;
+      d.mtimeMs = st.mtimeMs;
+      if (isUnchanged) return undefined;
+    }
     const counter = new WireSizeCounter();
     for (;;) {
       const { bytesRead } = await handle.read(buf, 0, buf.length, null);
-      if (bytesRead === 0) break;
-      counter.update(bytesRead === buf.length ? buf : buf.subarray(0, bytesRead));
+      if (bytesRead > 0) counter.update(bytesRead === buf.length ? buf : buf.subarray(0, bytesRead));
+      // A short read of a regular file is its end: no extra read to see 0.
+      if (bytesRead < buf.length) break;
     }
     d.size = counter.wireSize;
     d.storedSize = counter.storedSize;
@@ -386,33 +405,38 @@ function byOrder(a: Draft, b: Draft): number {
 /**
  * DESIGN "Identity" for broken trees: a base found twice keeps its plain
  * UIDL in `cur/` (or, within one directory, for the first name), and every
- * other copy gets the hash of `<dir>/<name>`. Any UIDL still repeated after
- * that (a base that happens to equal another's hash form) is hashed the same
- * way, so UIDLs in a listing are always distinct.
+ * other copy gets the hash of `<dir>/<name>`.
+ *
+ * Without a Map over every entry: two copies of one base have the same time
+ * key (it comes from the base), so after the sort they sit in one run of
+ * equal times. Only entries in such runs, and the few whose time came from
+ * their mtime (names without a leading time), are looked at by base.
  */
-function orderAndIdentify(drafts: Draft[]): ScanEntry[] {
-  const byBase = new Map<string, Draft>();
-  let hasDuplicates = false;
-  for (const d of drafts) {
-    const first = byBase.get(d.baseUidl);
-    if (first === undefined) {
-      byBase.set(d.baseUidl, d);
-      continue;
-    }
-    hasDuplicates = true;
-    if (keepsPlainUidl(d, first)) byBase.set(d.baseUidl, d);
+function identify(sorted: Draft[]): ScanEntry[] {
+  const byBase = new Map<string, Draft[]>();
+  const add = (d: Draft): void => {
+    const list = byBase.get(d.baseUidl);
+    if (list === undefined) byBase.set(d.baseUidl, [d]);
+    else list.push(d);
+  };
+  for (let i = 0; i < sorted.length; i++) {
+    const d = sorted[i] as Draft;
+    const isInRun = sorted[i - 1]?.time === d.time || sorted[i + 1]?.time === d.time;
+    const isMtimeTimed = d.mtimeMs !== undefined && d.time === Math.floor(d.mtimeMs * 1000);
+    if (isInRun || isMtimeTimed) add(d);
   }
-  if (hasDuplicates) {
-    const seen = new Set<string>();
-    for (const d of drafts) {
-      d.uidl = byBase.get(d.baseUidl) === d ? d.baseUidl : hashedUidl(`${d.dir}/${d.name}`);
-    }
-    for (const d of drafts) {
-      if (seen.has(d.uidl)) d.uidl = hashedUidl(`${d.dir}/${d.name}`);
-      seen.add(d.uidl);
-    }
+  const losers = new Map<Draft, string>();
+  for (const copies of byBase.values()) {
+    if (copies.length < 2) continue;
+    const keeper = copies.reduce((best, d) => (keepsPlainUidl(d, best) ? d : best));
+    for (const d of copies) if (d !== keeper) losers.set(d, hashedUidl(`${d.dir}/${d.name}`));
   }
-  return drafts as ScanEntry[];
+  for (let i = 0; i < sorted.length; i++) {
+    const d = sorted[i] as Draft;
+    const uidl = losers.get(d) ?? d.baseUidl;
+    if (d.uidl !== uidl) sorted[i] = { ...d, uidl };
+  }
+  return sorted as ScanEntry[];
 }
 
 /** Which of two copies of one base keeps the plain UIDL: the cur/ one, else the smaller name. */
