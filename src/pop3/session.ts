@@ -8,7 +8,6 @@
  * PIPELINING) is answered in order with few writes.
  */
 import type { Readable } from 'node:stream';
-import { randomBytes } from 'node:crypto';
 import { Pop3Error, type Pop3ResponseCode } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import type { Authenticator } from '../auth/authenticator.js';
@@ -16,6 +15,7 @@ import type { MailStore, MailUser, OpenMessageOptions } from '../storage/store.j
 import type { Connection } from '../protocol/connection.js';
 import { DotStuffer } from '../protocol/dot-stuff.js';
 import type { TlsContextHolder } from '../protocol/tls.js';
+import { newChallenge } from '../auth/sasl/cram-md5.js';
 import type { CommandContext, SessionFacts } from './command.js';
 import type { Pop3SessionConfig } from './config.js';
 import { COMMAND_TABLE, COMMANDS } from './commands/index.js';
@@ -444,10 +444,9 @@ export class Pop3Session implements CommandContext<Pop3State> {
   #greeting(): string {
     const { config, users } = this.#deps;
     if (config.isApopEnabled && users.hasSharedSecrets()) {
-      // RFC 1939 section 7: a timestamp unique to this greeting; the random
+      // RFC 1939 section 7: a timestamp unique to this greeting; its random
       // part makes it unguessable, so a recorded digest cannot be replayed.
-      const seconds = Math.floor(this.#deps.now() / 1000);
-      this.#apopChallenge = `<${process.pid}.${randomBytes(8).toString('hex')}.${seconds}@${config.hostname}>`;
+      this.#apopChallenge = newChallenge({ hostname: config.hostname, now: this.#deps.now });
       return `${config.greeting} ${this.#apopChallenge}`;
     }
     return config.greeting;

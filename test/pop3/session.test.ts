@@ -24,7 +24,7 @@ t.test('greeting: +OK and the text; an APOP timestamp only when APOP is on', asy
   t.equal(greeting, '+OK maildird POP3 server ready');
   const apop = await startPop3(t, { kind: 'maildir', server: { apop: true, greeting: 'hello there' } });
   const second = await apop.connect();
-  t.match(second.greeting, /^\+OK hello there <\d+\.[0-9a-f]{16}\.\d+@pop\.test>$/);
+  t.match(second.greeting, /^\+OK hello there <\d+\.\d+@pop\.test>$/);
   const third = await apop.connect();
   t.not(third.greeting, second.greeting, 'each greeting has its own timestamp');
 });
@@ -55,7 +55,7 @@ t.test('each command outside its states gets -ERR naming the state', async (t) =
   await client.command('QUIT', /^\+OK/);
   const logged = await h.login();
   const authorizationOnly = COMMANDS.filter((c) => !c.states.includes('TRANSACTION')).map((c) => c.verb);
-  t.same(authorizationOnly.sort(), ['APOP', 'PASS', 'STLS', 'USER', 'UTF8']);
+  t.same(authorizationOnly.sort(), ['APOP', 'AUTH', 'PASS', 'STLS', 'USER', 'UTF8']);
   for (const verb of authorizationOnly) {
     await logged.command(`${verb} x`, `-ERR ${verb} is not valid in the TRANSACTION state`);
   }

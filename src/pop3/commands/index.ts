@@ -9,6 +9,7 @@ import { capa } from './capa.js';
 import { user } from './user.js';
 import { pass } from './pass.js';
 import { apop } from './apop.js';
+import { auth } from './auth.js';
 import { stls } from './stls.js';
 import { utf8 } from './utf8.js';
 import { stat } from './stat.js';
@@ -37,6 +38,7 @@ export const COMMANDS: readonly Pop3Command<StateName>[] = Object.freeze([
   entry(user),
   entry(pass),
   entry(apop),
+  entry(auth),
   entry(stls),
   entry(utf8),
   entry(stat),

@@ -14,6 +14,7 @@ t.test('CAPA in AUTHORIZATION lists exactly what is on', async (t) => {
     'TOP',
     'UIDL',
     'USER',
+    'SASL PLAIN LOGIN CRAM-MD5',
     'UTF8 USER',
     'RESP-CODES',
     'AUTH-RESP-CODE',
