@@ -26,6 +26,11 @@ import type { ListedForm, ScanEntry } from './scan.js';
 
 /** Messages up to this size are read whole with one read; larger ones stream. */
 export const SMALL_MESSAGE_BYTES = 512 * 1024;
+/**
+ * Reused read buffers (one per concurrent RETR): the stored bytes live only
+ * until they are converted, so only the wire form is allocated per message.
+ */
+const SCRATCH_BYTES = 128 * 1024;
 /** Read size for streamed messages. */
 const STREAM_CHUNK_BYTES = 64 * 1024;
 
@@ -57,6 +62,7 @@ export class MaildirMaildrop implements Maildrop {
   readonly #o: MaildirMaildropOptions;
   /** Where a message was found after another program renamed it (flags changed, new/ -> cur/). */
   readonly #moved = new Map<number, ScanEntry>();
+  readonly #scratch: Buffer[] = [];
   #state: State = 'open';
   #closing: Promise<void> | undefined;
 
@@ -75,22 +81,36 @@ export class MaildirMaildrop implements Maildrop {
     }
     const { handle, found } = await this.#open(index, entry);
     let isHandedOver = false;
+    const scratch = this.#scratch.pop() ?? Buffer.allocUnsafe(SCRATCH_BYTES);
     try {
-      const st = await handle.stat();
-      if (!st.isFile()) throw new StorageError('not-found', `message ${index + 1} is not a file`);
-      if (st.size <= SMALL_MESSAGE_BYTES) {
-        const stored = await readWhole(handle, st.size);
-        if (bodyLines !== undefined) return bufferStream(topOfMessageBuffer(stored, bodyLines));
-        const wire = toWireBuffer(stored);
-        this.#checkSize(found, wire.length);
-        return bufferStream(wire);
+      // The common case, a name with S=: one read of S+1 bytes tells the
+      // whole file (a short read is its end), no fstat. Otherwise, or when
+      // the file is longer than S= says, fstat decides small or streamed.
+      let stored: Buffer | undefined;
+      const known = found.storedSize;
+      if (known !== undefined && known < scratch.length) {
+        const { bytesRead } = await handle.read(scratch, 0, known + 1, 0);
+        if (bytesRead <= known) stored = scratch.subarray(0, bytesRead);
       }
-      isHandedOver = true;
-      return this.#stream(handle, found, bodyLines);
+      if (stored === undefined) {
+        const st = await handle.stat();
+        if (!st.isFile()) throw new StorageError('not-found', `message ${index + 1} is not a file`);
+        if (st.size > SMALL_MESSAGE_BYTES) {
+          isHandedOver = true;
+          return this.#stream(handle, found, bodyLines);
+        }
+        stored = await readWhole(handle, st.size, scratch);
+      }
+      if (bodyLines !== undefined) return bufferStream(owned(topOfMessageBuffer(stored, bodyLines), scratch));
+      const wire = owned(toWireBuffer(stored), scratch);
+      this.#checkSize(found, wire.length);
+      return bufferStream(wire);
     } catch (err) {
       throw storageErrorFrom(err, `read message ${index + 1}`);
     } finally {
-      if (!isHandedOver) await handle.close().catch(() => undefined);
+      this.#scratch.push(scratch);
+      // Not awaited: the bytes are in memory, the reply need not wait for close(2).
+      if (!isHandedOver) handle.close().catch(() => undefined);
     }
   }
 
@@ -242,13 +262,21 @@ function openNoFollow(fs: FsLayer, file: string): Promise<FileHandle> {
 }
 
 /**
- * Read a small file whole. Asking for one byte more than fstat said makes
- * the common case one read: a short read past `size` is the end of the file.
- * A file that grew since (it should not: Maildir files never change) is
- * read on to its end.
+ * A result of the wire converters that may still be (a view of) the reused
+ * scratch buffer, which the next message overwrites: copy it out then.
  */
-async function readWhole(handle: FileHandle, size: number): Promise<Buffer> {
-  let buf = Buffer.allocUnsafe(size + 1);
+function owned(result: Buffer, scratch: Buffer): Buffer {
+  return result.buffer === scratch.buffer ? Buffer.from(result) : result;
+}
+
+/**
+ * Read a small file whole, into `scratch` when it fits. Asking for one byte
+ * more than fstat said makes the common case one read: a short read past
+ * `size` is the end of the file. A file that grew since (it should not:
+ * Maildir files never change) is read on to its end.
+ */
+async function readWhole(handle: FileHandle, size: number, scratch: Buffer): Promise<Buffer> {
+  let buf = size < scratch.length ? scratch : Buffer.allocUnsafe(size + 1);
   let length = 0;
   for (;;) {
     if (length === buf.length) {
@@ -263,6 +291,10 @@ async function readWhole(handle: FileHandle, size: number): Promise<Buffer> {
   }
 }
 
+/** A whole message as a stream: one chunk, already there. */
 function bufferStream(data: Buffer): Readable {
-  return Readable.from(data.length === 0 ? [] : [data], { objectMode: false });
+  const stream = new Readable({ read() {} });
+  if (data.length > 0) stream.push(data);
+  stream.push(null);
+  return stream;
 }

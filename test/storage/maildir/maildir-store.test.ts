@@ -107,6 +107,41 @@ t.test('wire form and sizes: every fixture, small and streamed, equals what is s
   await rejectsKind(t, drop.openMessage(0), 'permanent', 'after release');
 });
 
+t.test('wrong S= values and many RETRs at once still give the true bytes', async (t) => {
+  const root = t.testdir();
+  const fixtures = fixtureMessages();
+  const crlf = fixtures.find((f) => f.file === 'crlf-stored.eml')?.bytes ?? Buffer.alloc(0);
+  const lf = fixtures.find((f) => f.file === 'lf-plain.eml')?.bytes ?? Buffer.alloc(0);
+  const big = Buffer.concat(Array.from({ length: 2000 }, () => lf));
+  const cur: Record<string, Buffer> = {
+    [`1700000000.M0P1Q1.h,S=${lf.length - 10}:2,S`]: lf, // S= too small
+    [`1700000001.M0P1Q1.h,S=${lf.length + 10}:2,S`]: lf, // S= too large
+    [`1700000002.M0P1Q1.h,S=${crlf.length}:2,S`]: crlf, // already wire form: must not alias the read buffer
+    [`1700000003.M0P1Q1.h,S=10:2,S`]: big, // says small, is large: streamed
+  };
+  const variants = Array.from({ length: 40 }, (_, i) => Buffer.concat([Buffer.from(`X-Copy: ${i}\r\n`), crlf]));
+  variants.forEach((v, i) => {
+    cur[`1700000100.M${i}P1Q1.h,S=${v.length}:2,S`] = v;
+  });
+  makeMaildir(path.join(root, 'alice'), { cur });
+  const s = await store(t, root);
+  const drop = await s.openMaildrop(alice);
+  const stored = [lf, lf, crlf, big, ...variants];
+  // All at once, then one after another with every stream read only at the end
+  // (a pipelining client): no message may share memory with another.
+  const parallel = await Promise.all(stored.map((_, i) => drop.openMessage(i)));
+  const sequential = [];
+  for (let i = 0; i < stored.length; i++) sequential.push(await drop.openMessage(i));
+  for (const [what, streams] of [
+    ['parallel', parallel],
+    ['sequential', sequential],
+  ] as const) {
+    const sent = await Promise.all(streams.map((st) => readAll(st)));
+    stored.forEach((bytes, i) => t.ok(sent[i]?.equals(referenceWire(bytes)), `${what}: message ${i + 1}`));
+  }
+  await drop.release();
+});
+
 t.test('a streamed message honours backpressure and can be abandoned', async (t) => {
   const root = t.testdir();
   const big = Buffer.alloc(3 * 1024 * 1024, 'abcdefghij\n');
