@@ -30,6 +30,7 @@ import { silentLogger, type Logger } from '../log/logger.js';
 import type { Authenticator } from './authenticator.js';
 import { formatPasswdLine, isValidUserName, parsePasswdFile, userKey } from './passwd-file.js';
 import type { PasswdEntry, PasswdFields, PasswdLineError, PasswdWarning } from './passwd-file.js';
+import { HashWorkerPool, type PasswordChecker } from './hash-pool.js';
 import { checkPassword, sharedSecret } from './password.js';
 import { equalStrings } from './schemes/compare.js';
 import { UsersFileError, describeLineErrors } from './users-file-error.js';
@@ -66,6 +67,12 @@ export interface UserDatabaseOptions {
   readonly defaultScheme?: string;
   /** Quiet time after the last file event before a reload; default 150 ms, at least 100 ms. */
   readonly debounceMs?: number;
+  /**
+   * Threads for costly hash checks (hash-pool.ts): 0 (default) checks on the
+   * event loop; a server should use defaultPoolSize() so an Argon2 check
+   * (~250 ms of CPU) never stalls other sessions. close() stops them.
+   */
+  readonly hashWorkers?: number;
 }
 
 export interface UserDatabaseLoadOptions extends UserDatabaseOptions {
@@ -160,6 +167,8 @@ export class UserDatabase implements Authenticator {
   readonly #defaultScheme: string | undefined;
   readonly #debounceMs: number;
   readonly #listeners = new Set<ReloadListener>();
+  readonly #pool: HashWorkerPool | undefined;
+  readonly #check: PasswordChecker;
   #table: UserTable;
   #content: Buffer | undefined;
   #watcher: FSWatcher | undefined;
@@ -178,6 +187,9 @@ export class UserDatabase implements Authenticator {
     this.#dummyHash = options.dummyHash ?? DEFAULT_DUMMY_HASH;
     this.#defaultScheme = options.defaultScheme;
     this.#debounceMs = Math.max(MIN_DEBOUNCE_MS, options.debounceMs ?? DEFAULT_DEBOUNCE_MS);
+    const workers = options.hashWorkers ?? 0;
+    this.#pool = workers > 0 ? new HashWorkerPool({ size: workers }) : undefined;
+    this.#check = this.#pool?.check ?? checkPassword;
   }
 
   /**
@@ -266,7 +278,7 @@ export class UserDatabase implements Authenticator {
       await this.#dummyCheck(password);
       return undefined;
     }
-    const check = await checkPassword(record.password, password, this.#schemeOptions());
+    const check = await this.#check(record.password, password, this.#schemeOptions());
     if (check.ok) {
       this.#stats.accepted++;
       return record.user;
@@ -352,7 +364,7 @@ export class UserDatabase implements Authenticator {
     await new Promise<void>((ready) => watcher.once('ready', () => ready()));
   }
 
-  /** Stop watching and wait for a reload in progress. The table stays usable. */
+  /** Stop watching, wait for a reload in progress, stop hash threads. The table stays usable (checks run inline). */
   async close(): Promise<void> {
     this.#closed = true;
     if (this.#debounce !== undefined) clearTimeout(this.#debounce);
@@ -361,6 +373,7 @@ export class UserDatabase implements Authenticator {
     this.#watcher = undefined;
     if (watcher !== undefined) await watcher.close();
     await this.#reloads;
+    await this.#pool?.close();
   }
 
   #scheduleReload(): void {
@@ -426,7 +439,7 @@ export class UserDatabase implements Authenticator {
   }
 
   async #dummyCheck(password: unknown): Promise<void> {
-    await checkPassword(this.#dummyHash, typeof password === 'string' && password !== '' ? password : 'x', this.#schemeOptions());
+    await this.#check(this.#dummyHash, typeof password === 'string' && password !== '' ? password : 'x', this.#schemeOptions());
   }
 
   /** The lookup rules of the module comment. */

@@ -251,3 +251,13 @@ t.test('watch picks up an atomic rename-replace and an in-place write', async (t
   await db.close();
   await db.close(); // idempotent
 });
+
+t.test('hashWorkers: costly checks on a thread, the same answers, stopped by close()', async (t) => {
+  const db = await UserDatabase.load(fixturePath('dovecot.passwd'), { hashWorkers: 1 });
+  t.equal((await db.verifyPassword('grace', 'secret'))?.name, 'grace', 'ARGON2ID on the thread');
+  t.equal(await db.verifyPassword('grace', 'wrong'), undefined);
+  t.equal(await db.verifyPassword('nobody', 'secret'), undefined, 'the default ARGON2ID dummy on the thread');
+  t.equal((await db.verifyPassword('bob', 'secret'))?.name, 'bob', 'PLAIN inline');
+  await db.close();
+  t.equal((await db.verifyPassword('heidi', 'secret'))?.name, 'heidi', 'after close, inline');
+});
