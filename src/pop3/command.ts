@@ -64,7 +64,14 @@ export interface CommandContext<S extends Pop3State = Pop3State> {
    * StorageError (mapped by the session) when the maildrop cannot be had.
    */
   login(user: MailUser, mechanism: string): Promise<void>;
-  /** A failed authentication: wait the throttle's delay, then answer `-ERR [AUTH]` (closing after too many). */
+  /**
+   * Check credentials for `login` (as the client gave it; '' if unknown):
+   * serve the failed-login delay owed by this address and user first
+   * (src/auth/throttle.ts), run `verify`, then login() on success or
+   * authFailed() on failure.
+   */
+  authenticate(login: string, mechanism: string, verify: () => Promise<MailUser | undefined>): Promise<void>;
+  /** A failed authentication: counted for the throttle, answered `-ERR [AUTH]` (closing after too many). */
   authFailed(login: string, mechanism: string): Promise<void>;
   /**
    * Read one SASL client response line (RFC 5034 section 4); the trace

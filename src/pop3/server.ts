@@ -23,7 +23,8 @@ import { TlsContextHolder, type TlsMaterial, type TlsOption } from '../protocol/
 import { realTimers, type Timers } from '../protocol/timers.js';
 import type { SecureContext } from 'node:tls';
 import { DEFAULT_POP3_LIMITS, type Pop3Limits, type Pop3SessionConfig } from './config.js';
-import { LoginDelayTracker } from './login-delay.js';
+import { LoginDelay } from '../auth/login-delay.js';
+import { LoginThrottle } from '../auth/throttle.js';
 import { Pop3Session } from './session.js';
 import { errLine } from './replies.js';
 import type { Pop3EventSink, Pop3ServerEvents } from './events.js';
@@ -52,6 +53,17 @@ export interface Pop3ServerOptions {
   readonly isLoopbackSecure?: boolean | undefined;
   /** RFC 2449 LOGIN-DELAY, enforced per user; default 0 (off). */
   readonly loginDelaySeconds?: number | undefined;
+  /**
+   * Failed-login delays (per address, growing; per user, capped). Pass the
+   * one the SMTP front-end uses so both count the same failures. Default: a
+   * new LoginThrottle with the default policy.
+   */
+  readonly throttle?: LoginThrottle | undefined;
+  /**
+   * LOGIN-DELAY bookkeeping; pass one to share it between servers. Default:
+   * one built from loginDelaySeconds. Its `seconds` wins over loginDelaySeconds.
+   */
+  readonly loginDelay?: LoginDelay | undefined;
   /** SASL mechanisms to offer (RFC 5034), subject to what each connection allows; default PLAIN, LOGIN, CRAM-MD5. */
   readonly saslMechanisms?: readonly string[] | undefined;
   /** Test hooks: timers (idle, line, drain, close, handshake) and the clock (LOGIN-DELAY, durations). */
@@ -70,7 +82,8 @@ export class Pop3Server extends EventEmitter<Pop3ServerEvents> {
   readonly #options: Pop3ServerOptions;
   readonly #logger: Logger;
   readonly #tls: TlsContextHolder | undefined;
-  readonly #loginDelay: LoginDelayTracker;
+  readonly #loginDelay: LoginDelay;
+  readonly #throttle: LoginThrottle;
   readonly #base: ProtocolServer;
   readonly #now: () => number;
 
@@ -81,7 +94,8 @@ export class Pop3Server extends EventEmitter<Pop3ServerEvents> {
     this.#tls = options.tls === undefined ? undefined : TlsContextHolder.from(options.tls);
     this.#now = options.now ?? Date.now;
     this.config = resolveConfig(options, this.#tls !== undefined);
-    this.#loginDelay = new LoginDelayTracker(this.config.loginDelaySeconds, this.#now);
+    this.#loginDelay = options.loginDelay ?? new LoginDelay({ seconds: this.config.loginDelaySeconds, now: this.#now });
+    this.#throttle = options.throttle ?? new LoginThrottle({ now: this.#now });
     const limits = this.config.limits;
     const timers = options.timers ?? realTimers;
     const sink: Pop3EventSink = {
@@ -120,9 +134,11 @@ export class Pop3Server extends EventEmitter<Pop3ServerEvents> {
             users: options.users,
             logger: this.#logger.child({ proto: 'pop3', cid: connection.id, remote: connection.remoteAddress }),
             loginDelay: this.#loginDelay,
+            throttle: this.#throttle,
             tls: this.#tls,
             events: sink,
             now: this.#now,
+            timers,
           });
           await session.run();
         },
@@ -187,7 +203,7 @@ function resolveConfig(options: Pop3ServerOptions, isTlsConfigured: boolean): Po
   if (!/^[\x21-\x7e]+$/.test(hostname) || /[<>]/.test(hostname)) {
     throw new ConfigError(`invalid hostname ${JSON.stringify(hostname)}`, { key: 'hostname' });
   }
-  const loginDelaySeconds = options.loginDelaySeconds ?? 0;
+  const loginDelaySeconds = options.loginDelay?.seconds ?? options.loginDelaySeconds ?? 0;
   if (!Number.isInteger(loginDelaySeconds) || loginDelaySeconds < 0) {
     throw new ConfigError('loginDelaySeconds must be a non-negative integer', { key: 'loginDelaySeconds' });
   }

@@ -15,6 +15,7 @@ import type { MailStore, MailUser, OpenMessageOptions } from '../storage/store.j
 import type { Connection } from '../protocol/connection.js';
 import { DotStuffer } from '../protocol/dot-stuff.js';
 import type { TlsContextHolder } from '../protocol/tls.js';
+import type { Timers } from '../protocol/timers.js';
 import { newChallenge } from '../auth/sasl/cram-md5.js';
 import type { CommandContext, SessionFacts } from './command.js';
 import type { Pop3SessionConfig } from './config.js';
@@ -24,7 +25,8 @@ import { Pop3SyntaxError } from './args.js';
 import { errLine, okLine, toPop3Reply } from './replies.js';
 import { assertNever, authorizationState, type Pop3State, type TransactionState } from './state.js';
 import { liveTotals } from './maildrop-view.js';
-import type { LoginDelayTracker } from './login-delay.js';
+import type { LoginDelay } from '../auth/login-delay.js';
+import type { LoginThrottle } from '../auth/throttle.js';
 import type { Pop3EventSink, SessionEndReason, SessionSummary } from './events.js';
 
 export interface Pop3SessionDeps {
@@ -34,10 +36,12 @@ export interface Pop3SessionDeps {
   readonly users: Authenticator;
   /** Child logger bound to `{ proto, cid, remote }`. */
   readonly logger: Logger;
-  readonly loginDelay: LoginDelayTracker;
+  readonly loginDelay: LoginDelay;
+  readonly throttle: LoginThrottle;
   readonly tls: TlsContextHolder | undefined;
   readonly events: Pop3EventSink;
   readonly now: () => number;
+  readonly timers: Timers;
 }
 
 /** The connection went away (or stopped reading) while we were sending: nothing more can be said. */
@@ -193,7 +197,7 @@ export class Pop3Session implements CommandContext<Pop3State> {
   }
 
   async login(user: MailUser, mechanism: string): Promise<void> {
-    const wait = this.#deps.loginDelay.remaining(user.name);
+    const wait = this.#deps.loginDelay.remainingSeconds(user.name);
     if (wait > 0) {
       this.#log.debug({ user: user.name, wait }, 'login refused: LOGIN-DELAY');
       throw new Pop3Error(
@@ -202,7 +206,7 @@ export class Pop3Session implements CommandContext<Pop3State> {
       );
     }
     const maildrop = await this.#deps.store.openMaildrop(user);
-    this.#deps.loginDelay.record(user.name);
+    this.#deps.loginDelay.recordLogin(user.name);
     this.#user = user.name;
     this.#log = this.#log.child({ user: user.name });
     this.transition({ name: 'TRANSACTION', user, maildrop, deleted: new Set(), retrieved: new Set(), mechanism });
@@ -220,9 +224,29 @@ export class Pop3Session implements CommandContext<Pop3State> {
     this.ok(`Logged in, maildrop has ${count} message${count === 1 ? '' : 's'} (${octets} octets)`);
   }
 
+  async authenticate(login: string, mechanism: string, verify: () => Promise<MailUser | undefined>): Promise<void> {
+    const remote = this.#conn.remoteAddress;
+    // Served before the check, not only before the failure reply
+    // (src/auth/throttle.ts): hanging up early buys an attacker nothing.
+    const delayMs = this.#deps.throttle.attemptDelayMs(remote, login === '' ? undefined : login);
+    if (delayMs > 0) {
+      this.#log.debug({ delayMs }, 'failed-login delay');
+      this.#conn.flush();
+      await new Promise<void>((resolve) => this.#deps.timers.start('auth-delay', delayMs, resolve));
+    }
+    const user = await verify();
+    if (user === undefined) {
+      await this.authFailed(login, mechanism);
+      return;
+    }
+    this.#deps.throttle.recordSuccess(remote, login);
+    await this.login(user, mechanism);
+  }
+
   async authFailed(login: string, mechanism: string): Promise<void> {
     this.#authFailures++;
-    this.#log.info({ login, mechanism, failures: this.#authFailures }, 'authentication failed');
+    const nextDelayMs = this.#deps.throttle.recordFailure(this.#conn.remoteAddress, login === '' ? undefined : login);
+    this.#log.info({ login, mechanism, failures: this.#authFailures, nextDelayMs }, 'authentication failed');
     this.#deps.events.emit('login-failed', {
       sessionId: this.#conn.id,
       login,

@@ -9,6 +9,8 @@ import type { Test } from 'tap';
 import { readFileSync } from 'node:fs';
 import type { MailStore, MailUser } from '../../src/storage/store.ts';
 import { MaildirStore, type MaildirStoreOptions } from '../../src/storage/maildir/maildir-store.ts';
+import { MemoryStore } from '../../src/storage/memory-store.ts';
+import { LoginThrottle } from '../../src/auth/throttle.ts';
 import { UserDatabase } from '../../src/auth/user-db.ts';
 import type { PasswdFields } from '../../src/auth/passwd-file.ts';
 import { createPop3Server, type Pop3Server, type Pop3ServerOptions } from '../../src/pop3/server.ts';
@@ -16,7 +18,7 @@ import type { Pop3ServerEvents } from '../../src/pop3/events.ts';
 import { LineClient, type ConnectOptions } from './pop3-client.ts';
 
 export type StoreKind = 'memory' | 'maildir';
-export const STORE_KINDS: readonly StoreKind[] = ['maildir'];
+export const STORE_KINDS: readonly StoreKind[] = ['memory', 'maildir'];
 
 export const TLS_DIR = new URL('../../fixtures/tls/', import.meta.url);
 export const tlsFixture = (name: string): Buffer => readFileSync(new URL(name, TLS_DIR));
@@ -71,13 +73,8 @@ export async function createStore(
       const store = await MaildirStore.open({ root, hostname: 'test.example', cache: { isPersistent: false }, ...maildir });
       return { store, root };
     }
-    case 'memory': {
-      const modulePath = '../../src/storage/memory-store.ts';
-      const { MemoryStore } = (await import(modulePath)) as {
-        MemoryStore: new () => MailStore;
-      };
-      return { store: new MemoryStore(), root: undefined };
-    }
+    case 'memory':
+      return { store: new MemoryStore({ hostname: 'test.example' }), root: undefined };
   }
 }
 
@@ -92,7 +89,9 @@ export async function startPop3(t: Test, options: HarnessOptions): Promise<Pop3H
     }
   };
   for (const [user, messages] of Object.entries(options.mail ?? {})) await deliver(user, ...messages);
-  const server = createPop3Server({ store, users, hostname: 'pop.test', ...options.server });
+  // No failed-login delays unless a test brings its own throttle: tests fail logins on purpose.
+  const throttle = new LoginThrottle({ baseDelayMs: 0 });
+  const server = createPop3Server({ store, users, hostname: 'pop.test', throttle, ...options.server });
   const events: RecordedEvent[] = [];
   const endWaiters: ((s: Pop3ServerEvents['session-end'][0]) => void)[] = [];
   for (const name of ['login', 'login-failed', 'retrieve', 'delete', 'session-end'] as const) {

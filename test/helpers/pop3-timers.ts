@@ -29,6 +29,11 @@ export class ManualTimers implements Timers {
     };
   }
 
+  /** The duration asked for by the active timers with this name, in order. */
+  durations(name: string): number[] {
+    return this.#armed.filter((t) => t.active && t.name === name).map((t) => t.ms);
+  }
+
   /** Active timers with this name. */
   active(name: string): number {
     return this.#armed.filter((t) => t.active && t.name === name).length;

@@ -7,6 +7,7 @@ import t from 'tap';
 import { createLogger } from '../../src/log/logger.ts';
 import { COMMANDS } from '../../src/pop3/commands/index.ts';
 import { ManualTimers } from '../helpers/pop3-timers.ts';
+import { LoginThrottle } from '../../src/auth/throttle.ts';
 import { messages, startPop3, STORE_KINDS } from '../helpers/pop3-harness.ts';
 
 function capturingLogger() {
@@ -290,4 +291,23 @@ t.test('too many authentication failures close the connection', async (t) => {
       { sessionId: '1', login: 'alice', mechanism: 'USER', remoteAddress: '127.0.0.1' },
     ],
   );
+});
+
+t.test('failed logins are slowed down: the delay is served before the next check', async (t) => {
+  const timers = new ManualTimers();
+  const throttle = new LoginThrottle({ now: () => 0 });
+  const h = await startPop3(t, { kind: 'memory', server: { timers, throttle, limits: { maxAuthFailures: 10 } } });
+  const { client } = await h.connect();
+  await client.command('USER alice', '+OK');
+  await client.command('PASS one', '-ERR [AUTH] Authentication failed');
+  await client.command('USER alice', '+OK');
+  await client.command('PASS two', '-ERR [AUTH] Authentication failed', );
+  t.equal(timers.active('auth-delay'), 0, 'the first failure is free');
+  await client.command('USER alice', '+OK');
+  client.send('PASS secret');
+  await timers.waitFor('auth-delay');
+  t.same(timers.durations('auth-delay'), [1000]);
+  timers.fire('auth-delay');
+  await client.expect(/^\+OK Logged in/);
+  t.equal(throttle.attemptDelayMs('127.0.0.1', 'alice'), 0, 'a success resets the address and the user');
 });

@@ -27,11 +27,6 @@ export const apop = defineCommand({
       throw new Pop3Error('UTF-8 user names need the UTF8 command first', 'UTF8');
     }
     ctx.state.pendingUser = undefined;
-    const found = await ctx.users.verifyDigest('APOP', name, challenge, digest.toLowerCase());
-    if (found === undefined) {
-      await ctx.authFailed(name, 'APOP');
-      return;
-    }
-    await ctx.login(found, 'APOP');
+    await ctx.authenticate(name, 'APOP', () => ctx.users.verifyDigest('APOP', name, challenge, digest.toLowerCase()));
   },
 });

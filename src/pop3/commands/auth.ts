@@ -82,11 +82,7 @@ export const auth = defineCommand({
           return;
       }
     }
-    const user = await verifySaslCredentials(ctx.users, step.credentials);
-    if (user === undefined) {
-      await ctx.authFailed(step.login, how);
-      return;
-    }
-    await ctx.login(user, how);
+    const credentials = step.credentials;
+    await ctx.authenticate(step.login, how, () => verifySaslCredentials(ctx.users, credentials));
   },
 });

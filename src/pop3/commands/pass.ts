@@ -21,11 +21,6 @@ export const pass = defineCommand({
       throw new Pop3Error('UTF-8 passwords need the UTF8 command first', 'UTF8');
     }
     ctx.state.pendingUser = undefined;
-    const found = await ctx.users.verifyPassword(login, args);
-    if (found === undefined) {
-      await ctx.authFailed(login, 'USER');
-      return;
-    }
-    await ctx.login(found, 'USER');
+    await ctx.authenticate(login, 'USER', () => ctx.users.verifyPassword(login, args));
   },
 });

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { messages, startPop3 } from '../../helpers/pop3-harness.ts';
+import { messages, startPop3, STORE_KINDS } from '../../helpers/pop3-harness.ts';
 
 t.test('PASS after USER logs in; a wrong or unknown user gets the same [AUTH] reply', async (t) => {
   const h = await startPop3(t, { kind: 'maildir', mail: { alice: messages(2) } });
@@ -45,7 +45,7 @@ t.test('PASS is refused on a non-secure connection; a UTF-8 password needs UTF8'
 });
 
 t.test('a second session for the same user gets [IN-USE]; the first is unaffected', async (t) => {
-  for (const kind of ['maildir'] as const) {
+  for (const kind of STORE_KINDS) {
     const h = await startPop3(t, { kind, mail: { alice: messages(1) } });
     const first = await h.login();
     const { client: second } = await h.connect();
