@@ -92,3 +92,18 @@ export function captureLogger(level: LogLevel = 'debug'): { logger: Logger; reco
   });
   return { logger, records };
 }
+
+/**
+ * DESIGN "Order" for names maildird writes (`<seconds>.M<usec>P...`),
+ * computed independently of src/storage/maildir/scan.ts: seconds, then
+ * microseconds, then name.
+ */
+export function byDeliveryTime(a: string, b: string): number {
+  const key = (n: string) => {
+    const m = /^(\d+)\.M(\d+)/.exec(n);
+    return m === null ? [Number.MAX_SAFE_INTEGER, 0] : [Number(m[1]), Number(m[2])];
+  };
+  const [as, au] = key(a);
+  const [bs, bu] = key(b);
+  return (as ?? 0) - (bs ?? 0) || (au ?? 0) - (bu ?? 0) || (a < b ? -1 : a > b ? 1 : 0);
+}

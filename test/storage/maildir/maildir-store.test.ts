@@ -16,7 +16,9 @@ import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { MaildirStore, type MaildirStoreOptions } from '../../../src/storage/maildir/maildir-store.js';
 import { topOfMessageBuffer } from '../../../src/storage/wire.js';
-import type { Maildrop } from '../../../src/storage/store.js';
+import type { Maildrop, MailUser } from '../../../src/storage/store.js';
+import { hashedUidl } from '../../../src/storage/maildir/filename.js';
+import { storeContract } from '../contract.js';
 import { FsRecorder } from '../../helpers/fs-recorder.js';
 import { nodeFs } from '../../../src/storage/maildir/fs.js';
 import { rejectsKind } from '../../helpers/maildir-assert.js';
@@ -29,6 +31,7 @@ import {
   referenceWire,
   sizedName,
   writeFiles,
+  byDeliveryTime,
 } from '../../helpers/maildir-tree.js';
 
 const alice = { name: 'alice' };
@@ -44,6 +47,63 @@ async function retrieveAll(drop: Maildrop): Promise<Buffer[]> {
   const out: Buffer[] = [];
   for (let i = 0; i < drop.messages.length; i++) out.push(await readAll(await drop.openMessage(i)));
   return out;
+}
+
+/**
+ * The shared MailStore contract (test/storage/contract.ts) on real
+ * temporary trees: new users get Maildirs; the second run gives each user a
+ * flat `*.eml` folder first (no Seen step there).
+ */
+for (const form of ['maildir', 'flat'] as const) {
+  storeContract(t, `MaildirStore (${form})`, async (t, { deletionMode }) => {
+    const root = t.testdir();
+    const store = await MaildirStore.open({ root, deletionMode });
+    const folder = (user: MailUser) => path.join(root, user.name);
+    const read = (dir: string, names: string[]) => names.map((n) => readFileSync(path.join(dir, n)));
+    const list = (dir: string, keep: (name: string) => boolean = () => true) =>
+      existsSync(dir) ? readdirSync(dir).filter((n) => !n.startsWith('.') && keep(n)) : [];
+    let seeded = 0;
+    return {
+      store,
+      hasSeenStep: form === 'maildir',
+      user(name, quota = {}) {
+        // A flat folder is made up front for names that are plain folder names.
+        if (form === 'flat' && /^[a-z][a-z0-9-]*$/.test(name)) mkdirSync(path.join(root, name), { recursive: true });
+        return { name, ...quota };
+      },
+      async storedMessages(user) {
+        const dir = folder(user);
+        if (form === 'flat') {
+          const names = list(dir, (n) => n.endsWith('.eml')).sort(byDeliveryTime);
+          return read(dir, names);
+        }
+        const entries = ['cur', 'new'].flatMap((sub) => list(path.join(dir, sub)).map((n) => ({ sub, n })));
+        entries.sort((a, b) => byDeliveryTime(a.n, b.n));
+        return entries.map((e) => readFileSync(path.join(dir, e.sub, e.n)));
+      },
+      async trashMessages(user) {
+        const dir = path.join(folder(user), '.Trash');
+        if (form === 'flat') return read(dir, list(dir, (n) => n.endsWith('.eml')));
+        return ['cur', 'new'].flatMap((sub) => read(path.join(dir, sub), list(path.join(dir, sub))));
+      },
+      async trashUidls(user) {
+        const dir = path.join(folder(user), '.Trash');
+        const names =
+          form === 'flat'
+            ? list(dir, (n) => n.endsWith('.eml')).map((n) => n.slice(0, -4))
+            : ['cur', 'new'].flatMap((sub) => list(path.join(dir, sub))).map((n) => n.split(/[:;!]2,/)[0] ?? n);
+        return names.map((base) => (/^[\x21-\x7e]{1,70}$/.test(base) ? base : hashedUidl(base)));
+      },
+      async seed(user, stored) {
+        // As another MDA would: a name with a time after every delivery, no S=/W=.
+        seeded++;
+        const unique = `${Math.floor(Date.now() / 1000) + 100_000 + seeded}.M0P1Q${seeded}.seed`;
+        if (form === 'flat') writeFiles(folder(user), { [`${unique}.eml`]: stored });
+        else if (existsSync(path.join(folder(user), 'new'))) writeFiles(path.join(folder(user), 'new'), { [unique]: stored });
+        else makeMaildir(folder(user), { new: { [unique]: stored } });
+      },
+    };
+  });
 }
 
 t.test('open checks the root and the layout', async (t) => {
