@@ -458,7 +458,6 @@ function withPrefix(body: Buffer, prefix: DeliveryRequest['prefix'], recipient: 
 
 /** The layout's rule for a path component (maildir/layout.ts): the same names are refused by both stores. */
 function checkedName(name: string): string {
-  // eslint-disable-next-line no-control-regex
   if (name === '' || name === '.' || name === '..' || /[/\\\x00-\x1f\x7f]/.test(name)) {
     throw new StorageError('invalid-name', `invalid user name ${JSON.stringify(name)}`);
   }

@@ -4,6 +4,7 @@ import { MemoryStore, type MemoryStoreOptions } from '../../src/storage/memory-s
 import { isStorageError, StorageError, type StorageErrorKind } from '../../src/errors.js';
 import type { MailUser } from '../../src/storage/store.js';
 import { toWireBuffer, wireSize } from '../../src/storage/wire.js';
+import { storeContract } from './contract.js';
 
 /** A tap pattern for a StorageError of `kind`. */
 const failsWith = (kind: StorageErrorKind) => ({ name: 'StorageError', kind });
@@ -24,6 +25,20 @@ function steppingClock(startMs = 1_700_000_000_000): () => number {
 function makeStore(options: MemoryStoreOptions = {}): MemoryStore {
   return new MemoryStore({ hostname: 'test.example', now: steppingClock(), ...options });
 }
+
+storeContract(t, 'MemoryStore', async (_t, { deletionMode }) => {
+  const store = new MemoryStore({ deletionMode, hostname: 'contract.example' });
+  return {
+    store,
+    user: (name, quota = {}) => ({ name, ...quota }),
+    storedMessages: async (user) => store.messages(user).map((m) => m.content),
+    trashMessages: async (user) => store.trash(user).map((m) => m.content),
+    trashUidls: async (user) => store.trash(user).map((m) => m.uidl),
+    seed: async (user, stored) => {
+      store.seed(user, stored);
+    },
+  };
+});
 
 const message = (n: number) => Buffer.from(`Subject: message ${n}\r\n\r\nbody ${n}\r\n`);
 
