@@ -128,6 +128,20 @@ t.test('a new user gets an empty Maildir, 0700, and the lock is released', async
   t.notOk(existsSync(path.join(dir, 'maildird.lock')), 'lock gone');
 });
 
+t.test('as root, a new Maildir belongs to the user of the passwd line', { skip: process.getuid?.() !== 0 && 'needs root' }, async (t) => {
+  const root = t.testdir();
+  const s = await store(t, root);
+  const drop = await s.openMaildrop({ name: 'owned', uid: 65534, gid: 65534 });
+  await drop.release();
+  for (const sub of ['', 'cur', 'new', 'tmp']) {
+    const st = statSync(path.join(root, 'owned', sub));
+    t.same([st.uid, st.gid], [65534, 65534], `${sub || 'folder'} owned by the user`);
+  }
+  const plain = await s.openMaildrop({ name: 'no-ids' });
+  await plain.release();
+  t.equal(statSync(path.join(root, 'no-ids')).uid, 0, 'no uid/gid: left to the process');
+});
+
 t.test('wire form and sizes: every fixture, small and streamed, equals what is sent', async (t) => {
   const root = t.testdir();
   const fixtures = fixtureMessages();
