@@ -172,6 +172,7 @@ export async function scanMaildrop(paths: MaildirPaths, form: ListedForm, option
     await readDirectory(paths, dir, known, options, drafts, skipped);
   }
 
+  if (previous !== undefined && form === 'maildir') reuseByBase(drafts, previous);
   const complete = await completeDrafts(drafts, form, options, skipped);
   const entries = form === 'flat' ? complete : identify(complete);
   for (const s of skipped) options.logger?.warn({ path: s.path, reason: s.reason }, 'maildrop file not listed');
@@ -266,6 +267,34 @@ async function readDirectory(
     };
     if (parsed.size !== undefined) draft.storedSize = parsed.size;
     drafts.push(draft);
+  }
+}
+
+/** Below this many unknown sizes, reading the files is cheaper than indexing the previous listing. */
+const REUSE_BY_BASE_MIN = 64;
+
+/**
+ * A Maildir message keeps its bytes when it is renamed (new/ -> cur/, flags
+ * changed): the base is its identity. After a session marked many messages
+ * Seen, names without `W=` get their size (and mtime) from the previous
+ * listing's entry with the same base instead of being read again.
+ */
+function reuseByBase(drafts: Draft[], previous: Listing): void {
+  let unknown = 0;
+  for (const d of drafts) if (d.size === UNKNOWN) unknown++;
+  if (unknown < REUSE_BY_BASE_MIN) return;
+  const byBase = new Map<string, ScanEntry>();
+  for (const e of previous.entries) byBase.set(e.base, e);
+  for (const d of drafts) {
+    if (d.size !== UNKNOWN) continue;
+    const old = byBase.get(d.base);
+    if (old === undefined) continue;
+    d.size = old.size;
+    if (old.storedSize !== undefined) d.storedSize = old.storedSize;
+    if (d.time === UNKNOWN && old.mtimeMs !== undefined) {
+      d.mtimeMs = old.mtimeMs;
+      d.time = old.time;
+    }
   }
 }
 

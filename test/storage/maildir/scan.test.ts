@@ -348,3 +348,21 @@ t.test('the trust rule: one second, two for whole-second (FAT, 1 s) stamps', asy
   t.notOk(isTrustedAt(coarse, coarse.mtimeMs + 1999), 'a 2 s FAT tick');
   t.ok(isTrustedAt(coarse, coarse.mtimeMs + 2000));
 });
+
+t.test('messages renamed in bulk (Seen) keep their computed sizes without a re-read', async (t) => {
+  const fresh: Record<string, string> = {};
+  for (let i = 0; i < 100; i++) fresh[`${1700000000 + i}.M1P1Q${i}.getmail`] = `message ${i}\n`;
+  const dir = makeMaildir(t.testdir(), { new: fresh });
+  const paths = maildirPaths(dir);
+  const fs = new FsRecorder();
+  const first = await scanMaildrop(paths, 'maildir', { fs, now: later });
+  t.equal(fs.ops('open').length, 100);
+  for (const name of Object.keys(fresh)) renameSync(path.join(paths.new, name), path.join(paths.cur, `${name}:2,S`));
+  fs.reset();
+  const second = await scanMaildrop(paths, 'maildir', { fs, previous: first.listing, now: later });
+  t.equal(fs.ops('open').length, 0, 'no file read again');
+  t.same(
+    second.listing.entries.map((e) => [e.dir, e.uidl, e.size]),
+    first.listing.entries.map((e) => ['cur', e.uidl, e.size]),
+  );
+});
