@@ -13,7 +13,7 @@ export const EXAMPLE_CONFIG_FILE = fileURLToPath(new URL('../../maildir.example/
 
 export const EXAMPLE_USERS: readonly { readonly name: string; readonly password: string; readonly note: string }[] = [
   { name: 'alice', password: 'wonderland', note: 'ARGON2ID; Maildir with new, read and trashed mail' },
-  { name: 'bob', password: 'builder', note: 'PLAIN, so APOP and CRAM-MD5 work' },
+  { name: 'bob', password: 'builder', note: 'PLAIN, so APOP can use it: start with MAILDIRD_APOP=true' },
   { name: 'carol', password: 'singer', note: 'SHA512-CRYPT; flat folder of .eml files' },
 ];
 

@@ -11,6 +11,8 @@ import type { Config, ListenAddress, ListenerName } from '../config/config.js';
 import type { Logger } from '../log/logger.js';
 import type { TlsContextHolder } from '../protocol/tls.js';
 import type { MailStore } from '../storage/store.js';
+import { ConfigError } from '../errors.js';
+import { createPop3Server } from '../pop3/server.js';
 
 export interface FrontendContext {
   readonly config: Config;
@@ -42,7 +44,72 @@ export interface Frontend {
   start(context: FrontendContext): Promise<RunningFrontend>;
 }
 
-export const FRONTENDS: readonly Frontend[] = [];
+/** POP3 (RFC 1939) on `pop3`, and POP3 over implicit TLS (RFC 8314) on `pop3s`. */
+const pop3: Frontend = {
+  name: 'pop3',
+  listeners: ['pop3', 'pop3s'],
+  async start({ config, store, users, tls, logger, listeners }) {
+    const server = createPop3Server({
+      store,
+      users,
+      tls,
+      logger,
+      hostname: config.hostname,
+      greeting: config.greeting.pop3,
+      apop: config.apop,
+      allowPlaintextAuth: config.allowPlaintextAuth,
+      limits: {
+        maxLineLength: config.limits.pop3LineLength,
+        idleTimeoutMs: config.limits.pop3IdleSeconds * 1000,
+        maxConnections: config.limits.maxConnections,
+        maxConnectionsPerIp: config.limits.maxConnectionsPerIp,
+        closeTimeoutMs: config.limits.shutdownGraceSeconds * 1000,
+      },
+    });
+    return startListeners(listeners, (port, host, name) => server.listen(port, host, { implicitTls: name === 'pop3s' }), () =>
+      server.close(),
+    );
+  },
+};
+
+export const FRONTENDS: readonly Frontend[] = [pop3];
+
+type ListenFn = (port: number, host: string, name: ListenerName) => Promise<AddressInfo>;
+
+/**
+ * Listen on each address in turn; on a failure close what is open and
+ * reject. A bare PORT binds every address: `::` (dual-stack: IPv6 and
+ * IPv4), or `0.0.0.0` on a machine without IPv6.
+ */
+async function startListeners(
+  listeners: FrontendContext['listeners'],
+  listen: ListenFn,
+  close: () => Promise<void>,
+): Promise<RunningFrontend> {
+  const bound: BoundListener[] = [];
+  try {
+    for (const { name, address } of listeners) {
+      if (address.kind === 'unix') throw new ConfigError(`listeners.${name} cannot be a Unix socket`, { key: `listeners.${name}` });
+      let info: AddressInfo;
+      if (address.host !== undefined) {
+        info = await listen(address.port, address.host, name);
+      } else {
+        try {
+          info = await listen(address.port, '::', name);
+        } catch (err) {
+          const code = (err as NodeJS.ErrnoException).code;
+          if (code !== 'EAFNOSUPPORT' && code !== 'EADDRNOTAVAIL') throw err;
+          info = await listen(address.port, '0.0.0.0', name);
+        }
+      }
+      bound.push({ name, address: formatBound(info) });
+    }
+  } catch (err) {
+    await close();
+    throw err;
+  }
+  return { bound, close };
+}
 
 /** A bound TCP address as `host:port` (IPv6 in brackets). */
 export function formatBound(info: AddressInfo | string | null): string {

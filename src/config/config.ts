@@ -83,6 +83,8 @@ export interface Config {
   readonly quota: { readonly bytes: number; readonly messages: number };
   /** Allow plaintext passwords (USER/PASS, AUTH PLAIN/LOGIN) on connections that are neither TLS nor loopback. */
   readonly allowPlaintextAuth: boolean;
+  /** Offer APOP to users with `{PLAIN}` passwords. */
+  readonly apop: boolean;
   readonly limits: Limits;
   /** Greeting texts: POP3 `+OK <text>`, SMTP `220 <hostname> ESMTP <text>`. */
   readonly greeting: { readonly pop3: string; readonly smtp: string };

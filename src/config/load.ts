@@ -2,7 +2,7 @@
  * Build the one Config: defaults < file < env < flags (DESIGN "Names and
  * defaults"), each value validated by validate.ts, cross-key rules checked,
  * the result deeply frozen. The caller (src/cli, the only code that reads
- * process.argv and process.env) hands in the flags and the environment.
+ * the command-line arguments and the environment) hands them in.
  */
 import { readFile, stat } from 'node:fs/promises';
 import { hostname as machineHostname } from 'node:os';

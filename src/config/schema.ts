@@ -201,6 +201,12 @@ export const KEYS = [
     doc: 'Allow plaintext passwords on connections that are neither TLS nor loopback.',
   },
   {
+    key: 'apop',
+    value: { type: 'boolean' },
+    default: false,
+    doc: 'Offer POP3 APOP (RFC 1939 section 7, MD5 of a shared secret) to users whose password is stored `{PLAIN}`.',
+  },
+  {
     key: 'limits.pop3LineLength',
     value: { type: 'integer', min: 255, max: 65536 },
     default: 255,

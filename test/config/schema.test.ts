@@ -32,3 +32,12 @@ t.test('every key is documented and its default validates', async (t) => {
     t.doesNotThrow(() => coerce(spec, spec.default, { label: 'the defaults', baseDir: '/', exitCode: 78 }), spec.key);
   }
 });
+
+t.test('README.md documents every key with its flag and environment variable', async (t) => {
+  const { readFileSync } = await import('node:fs');
+  const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+  for (const spec of keys) {
+    const flag = spec.flag === undefined ? '  ' : ` \`--${spec.flag}\` `;
+    t.match(readme, `| \`${spec.key}\` |${flag}| \`${envName(spec)}\` |`, spec.key);
+  }
+});

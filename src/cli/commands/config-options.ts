@@ -55,11 +55,10 @@ export function configOptions(command: FlagCommand): Record<string, Options> {
     const spec = (KEYS as readonly KeySpec[]).find((s) => s.flag === flag);
     if (spec === undefined) throw new Error(`no config key for --${flag}`);
     const placeholder = flag === 'root' ? 'DIR' : spec.key === 'listeners.lmtp' ? '[HOST:]PORT|PATH' : PLACEHOLDER[spec.value.type];
-    const repeat = spec.value.type === 'domains' ? ' (repeat for more)' : '';
     options[flag] = {
       type: 'string',
       requiresArg: true,
-      describe: `${placeholder ?? 'VALUE'}: ${spec.doc}${repeat} [env ${envName(spec)}]`,
+      describe: `${placeholder ?? 'VALUE'}: ${spec.doc} [env ${envName(spec)}]`,
     };
   }
   return options;

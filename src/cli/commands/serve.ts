@@ -1,0 +1,181 @@
+/**
+ * `maildird serve`: load the config, check what must exist, open the store
+ * (which rolls leftover batch journals forward), load and watch the users
+ * file, start the front-ends that exist, report each listener, and on
+ * SIGINT/SIGTERM close everything in order and exit 0.
+ */
+import { readFile } from 'node:fs/promises';
+import type { Argv, CommandModule } from 'yargs';
+import { LISTENER_NAMES, formatAddress, type Config, type ListenAddress, type ListenerName } from '../../config/config.js';
+import { loadConfig, type FlagValues } from '../../config/load.js';
+import { ConfigError } from '../../errors.js';
+import { createLogger, type Logger } from '../../log/logger.js';
+import { loadTlsFiles, TlsContextHolder } from '../../protocol/tls.js';
+import { MaildirStore } from '../../storage/maildir/maildir-store.js';
+import { UserDatabase } from '../../auth/user-db.js';
+import { runContextOf } from '../context.js';
+import { isExampleConfig, exampleLoginLines } from '../example.js';
+import { EXIT } from '../exit-codes.js';
+import { FRONTENDS, type BoundListener, type RunningFrontend } from '../frontends.js';
+import { writeOut, type CliIo } from '../io.js';
+import { requireFolder, requireReadableFile } from '../preflight.js';
+import { listenForShutdown } from '../signals.js';
+import { configOptions, flagValues, type ConfigArgs } from './config-options.js';
+
+export const serveCommand: CommandModule<object, ConfigArgs> = {
+  command: 'serve',
+  describe: 'Run the server on a Maildir tree',
+  builder: (yargs: Argv<object>) =>
+    yargs
+      .options(configOptions('serve'))
+      .example('$0 serve --config maildir.example/maildird.json', 'serve the demo tree (what `npm start` runs)')
+      .example('$0 serve --root /srv/mail --users /etc/maildird/passwd --pop3 110 --smtp 25', 'serve a tree on every address')
+      .epilog(
+        'Precedence: defaults < config file < MAILDIRD_* environment < flags. ' +
+          'A listener is [HOST:]PORT (a bare PORT binds every address) or false; ' +
+          'with none set anywhere, POP3 127.0.0.1:1110 and SMTP 127.0.0.1:2525 are served. ' +
+          'README.md lists every configuration key.',
+      ) as unknown as Argv<ConfigArgs>,
+  handler: async (argv) => {
+    const run = runContextOf(argv);
+    run.exitCode = await serve(flagValues(argv), run.io);
+  },
+};
+
+export async function serve(flags: FlagValues, io: CliIo): Promise<number> {
+  // Installed first: a signal during start-up waits for start-up, then stops cleanly.
+  const signals = listenForShutdown(io.stderr);
+  try {
+    const config = await loadConfig({ flags, env: io.env, cwd: io.cwd });
+    await checkPaths(config);
+    const tls = await loadTls(config);
+    const logger = createLogger({ level: config.logLevel, destination: io.stderr });
+    return await runServer(config, tls, logger, io, signals.received);
+  } finally {
+    signals.dispose();
+  }
+}
+
+async function runServer(
+  config: Config,
+  tls: TlsContextHolder | undefined,
+  logger: Logger,
+  io: CliIo,
+  stopSignal: Promise<string>,
+): Promise<number> {
+  const store = await MaildirStore.open({
+    root: config.root,
+    layout: config.layout,
+    defaultDomain: config.domains[0],
+    deletionMode: config.deletionMode,
+    infoSeparator: config.infoSeparator,
+    uidlMode: config.uidl,
+    defaultQuotaBytes: config.quota.bytes,
+    defaultQuotaMessages: config.quota.messages,
+    logger: logger.child({ component: 'store' }),
+  });
+  const running: RunningFrontend[] = [];
+  let users: UserDatabase | undefined;
+  let exitCode: number = EXIT.ok;
+  try {
+    users = await UserDatabase.load({
+      file: config.users,
+      domains: config.domains,
+      caseInsensitive: config.caseInsensitiveUsers,
+      logger: logger.child({ component: 'users' }),
+    });
+    await users.watch();
+
+    const claimed = new Set<ListenerName>();
+    for (const frontend of FRONTENDS) {
+      for (const name of frontend.listeners) claimed.add(name);
+      const listeners = frontend.listeners.flatMap((name) => {
+        const address = config.listeners[name];
+        return address === false ? [] : [{ name, address }];
+      });
+      if (listeners.length === 0) continue;
+      try {
+        running.push(
+          await frontend.start({ config, store, users, tls, logger, listeners }),
+        );
+      } catch (err) {
+        throw listenError(err, listeners);
+      }
+    }
+
+    const bound = running.flatMap((frontend) => frontend.bound);
+    await writeOut(io.stdout, `${summaryLines(config, bound, claimed).join('\n')}\n`);
+    logger.info({ listeners: bound }, 'maildird started');
+
+    const signal = await stopSignal;
+    await writeOut(io.stdout, `${signal}: stopping\n`);
+    logger.info({ signal }, 'stopping');
+  } finally {
+    // Reverse order of start: no new sessions, sessions end (releasing their maildrops), then the parts they used.
+    const results = await Promise.allSettled(running.map((frontend) => frontend.close()));
+    if (users !== undefined) results.push(...(await Promise.allSettled([users.close()])));
+    results.push(...(await Promise.allSettled([store.close()])));
+    for (const result of results) {
+      if (result.status === 'rejected') {
+        logger.error({ err: result.reason }, 'error while stopping');
+        exitCode = EXIT.ioError;
+      }
+    }
+    logger.flush();
+  }
+  await writeOut(io.stdout, 'stopped\n');
+  return exitCode;
+}
+
+/** Lines for stdout: where each listener is, and which configured ones have no front-end yet. */
+function summaryLines(config: Config, bound: readonly BoundListener[], claimed: ReadonlySet<ListenerName>): string[] {
+  const lines = [`maildird: serving ${config.root} (users ${config.users}${config.configFile ? `, config ${config.configFile}` : ''})`];
+  for (const name of LISTENER_NAMES) {
+    const address = config.listeners[name];
+    if (address === false) continue;
+    for (const listener of bound.filter((b) => b.name === name)) lines.push(`${name} ${listener.address}: listening`);
+    if (!claimed.has(name)) lines.push(`${name} ${formatAddress(address)}: not built yet`);
+  }
+  if (isExampleConfig(config.configFile)) lines.push(...exampleLoginLines(bound));
+  lines.push('', 'Stop with Ctrl-C (SIGINT) or SIGTERM.');
+  return lines;
+}
+
+/** What must exist before anything starts; each failure is one line naming the key. */
+async function checkPaths(config: Config): Promise<void> {
+  await requireFolder(config.root, 'root', true);
+  await requireReadableFile(config.users, 'users', ` (create it with: maildird user add --users ${config.users} NAME)`);
+}
+
+async function loadTls(config: Config): Promise<TlsContextHolder | undefined> {
+  const { cert, key } = config.tls;
+  if (cert === undefined || key === undefined) return undefined;
+  await requireReadableFile(cert, 'tls.cert');
+  await requireReadableFile(key, 'tls.key');
+  // A certificate that does not match its key is a ConfigError (78) from secureContextFrom.
+  return new TlsContextHolder(await loadTlsFiles({ certFile: cert, keyFile: key }, (file) => readFile(file)));
+}
+
+/** A listener that cannot bind becomes one line naming it, not a stack trace. */
+function listenError(
+  err: unknown,
+  listeners: readonly { readonly name: ListenerName; readonly address: ListenAddress }[],
+): unknown {
+  const e = err as NodeJS.ErrnoException & { port?: number; address?: string };
+  if (e.code !== 'EADDRINUSE' && e.code !== 'EACCES' && e.code !== 'EADDRNOTAVAIL') return err;
+  const listener =
+    listeners.find((l) => (l.address.kind === 'tcp' ? l.address.port === e.port : l.address.path === e.address)) ??
+    listeners[0];
+  const where = listener === undefined ? `${e.address ?? ''}:${e.port ?? ''}` : formatAddress(listener.address);
+  const reason =
+    e.code === 'EADDRINUSE'
+      ? 'address already in use'
+      : e.code === 'EACCES'
+        ? 'permission denied (ports below 1024 need CAP_NET_BIND_SERVICE)'
+        : 'address not available on this machine';
+  return new ConfigError(`listeners.${listener?.name ?? '?'} ${where}: ${reason}`, {
+    key: `listeners.${listener?.name ?? ''}`,
+    exitCode: EXIT.config,
+    cause: err,
+  });
+}
