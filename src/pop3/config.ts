@@ -64,6 +64,8 @@ export interface Pop3SessionConfig {
    * true, as Dovecot does). Off: only TLS (or allowPlaintextAuth) will do.
    */
   readonly isLoopbackSecure: boolean;
+  /** Trace commands and replies at debug level (secrets masked). */
+  readonly isTraceEnabled: boolean;
   /** RFC 2449 LOGIN-DELAY in seconds; 0: none. */
   readonly loginDelaySeconds: number;
   /** TLS material is configured: STLS is offered on plain connections. */

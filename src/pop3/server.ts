@@ -39,6 +39,12 @@ export interface Pop3ServerOptions {
   readonly limits?: Partial<Pop3Limits> | undefined;
   /** Root logger; each connection logs through a child `{ proto: 'pop3', cid, remote }`. Default: silent. */
   readonly logger?: Logger | undefined;
+  /**
+   * Log every command and reply (`C: ...`/`S: ...`, PASS, AUTH payloads and
+   * APOP digests masked) at debug level; default true (the logger's level
+   * still decides). The config's `trace` key.
+   */
+  readonly trace?: boolean | undefined;
   /** Name in the APOP timestamp; default the machine's host name. */
   readonly hostname?: string | undefined;
   /** Greeting text; default `maildird POP3 server ready`. No `<`, `>`, CR or LF. */
@@ -214,6 +220,7 @@ function resolveConfig(options: Pop3ServerOptions, isTlsConfigured: boolean): Po
     isApopEnabled: options.apop ?? false,
     allowPlaintextAuth: options.allowPlaintextAuth ?? false,
     isLoopbackSecure: options.isLoopbackSecure ?? true,
+    isTraceEnabled: options.trace ?? true,
     loginDelaySeconds,
     isTlsConfigured,
     saslMechanisms: Object.freeze([...(options.saslMechanisms ?? DEFAULT_SASL)].map((m) => m.toUpperCase())),

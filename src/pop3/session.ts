@@ -75,7 +75,7 @@ export class Pop3Session implements CommandContext<Pop3State> {
     this.#deps = deps;
     this.#conn = deps.connection;
     this.#log = deps.logger;
-    this.#trace = deps.logger.isLevelEnabled('debug');
+    this.#trace = deps.config.isTraceEnabled && deps.logger.isLevelEnabled('debug');
   }
 
   // ---- CommandContext ---------------------------------------------------

@@ -13,6 +13,7 @@ const config: Pop3SessionConfig = {
   isApopEnabled: false,
   allowPlaintextAuth: false,
   isLoopbackSecure: true,
+  isTraceEnabled: true,
   loginDelaySeconds: 0,
   isTlsConfigured: true,
   saslMechanisms: ['PLAIN', 'LOGIN', 'CRAM-MD5'],

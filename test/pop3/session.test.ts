@@ -311,3 +311,14 @@ t.test('failed logins are slowed down: the delay is served before the next check
   await client.expect(/^\+OK Logged in/);
   t.equal(throttle.attemptDelayMs('127.0.0.1', 'alice'), 0, 'a success resets the address and the user');
 });
+
+t.test('trace: false keeps commands out of a debug log', async (t) => {
+  const log = capturingLogger();
+  const h = await startPop3(t, { kind: 'memory', server: { logger: log.logger, trace: false } });
+  const { client } = await h.connect();
+  const ended = h.sessionEnd();
+  await client.command('QUIT', /^\+OK/);
+  await ended;
+  t.notOk(log.messages().some((m) => m.startsWith('C: ') || m.startsWith('S: ')));
+  t.ok(log.messages().includes('session end'));
+});
