@@ -14,7 +14,15 @@ import { label, loadVectors, wrongPassword } from '../helpers/auth-vectors.js';
 t.test('every vector made by doveadm, mkpasswd, htpasswd and libxcrypt verifies as stored', async (t) => {
   const vectors = loadVectors();
   t.ok(vectors.length >= 90);
+  // Argon2 at 64 MiB costs a quarter of a second or more per check: schemes/argon2.test.ts
+  // checks every Argon2 vector; here one of each variant goes through the {SCHEME} dispatch.
+  const argonSeen = new Set<string>();
   for (const v of vectors) {
+    const argon = /^\{(ARGON2ID|ARGON2I)\}/.exec(v.hash)?.[1];
+    if (argon !== undefined) {
+      if (argonSeen.has(argon)) continue;
+      argonSeen.add(argon);
+    }
     if (v.expect === 'unsupported') {
       t.match(await checkPassword(v.hash, v.password), { ok: false, reason: 'unsupported' }, label(v));
       continue;

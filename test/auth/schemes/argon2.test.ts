@@ -9,9 +9,14 @@ const cheap = { memorySize: 64, iterations: 1, parallelism: 1 };
 t.test('verifies the Argon2 hashes doveadm made (ARGON2ID and ARGON2I)', async (t) => {
   t.ok(vectors.some((v) => v.hash.startsWith('{ARGON2I}')));
   t.ok(vectors.some((v) => v.hash.startsWith('{ARGON2ID}')));
+  // Each check costs a quarter of a second or more: every vector with its password, one wrong password per variant.
+  const wrongDone = new Set<string>();
   for (const v of vectors) {
     t.same(await verifyArgon2(utf8(v.password), bare(v.hash)), { ok: true }, label(v));
-    t.match(await verifyArgon2(utf8(wrongPassword(v.password)), bare(v.hash)), { ok: false, reason: 'mismatch' });
+    const variant = bare(v.hash).split('$')[1] ?? '';
+    if (wrongDone.has(variant)) continue;
+    wrongDone.add(variant);
+    t.match(await verifyArgon2(utf8(wrongPassword(v.password)), bare(v.hash)), { ok: false, reason: 'mismatch' }, `wrong: ${label(v)}`);
   }
 });
 
