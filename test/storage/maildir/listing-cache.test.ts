@@ -211,3 +211,20 @@ t.test('memory is bounded', async (t) => {
   cache.forget(users[2] as MaildirPaths);
   t.equal(cache.memoryEntries, 0);
 });
+
+t.test('saves run in the background, one at a time, the newest wins; flush and drain wait', async (t) => {
+  const dir = makeMaildir(t.testdir(), { cur: { '1700000000.M1P1Q1.a:2,S': 'a\n' } });
+  const paths = maildirPaths(dir);
+  const cache = new ListingCache({ fs: nodeFs });
+  const first = (await scanMaildrop(paths, 'maildir', { fs: nodeFs, now: later })).listing;
+  writeFileSync(path.join(paths.new, '1700000001.M1P1Q1.b'), 'b\n');
+  const second = (await scanMaildrop(paths, 'maildir', { fs: nodeFs, previous: first, now: later })).listing;
+  const a = cache.save(paths, first);
+  const b = cache.save(paths, second);
+  t.notOk(existsSync(paths.listingCache), 'nothing written before the next turn of the event loop');
+  t.equal(await cache.load(paths), second, 'memory has the newest at once');
+  await cache.flush(paths);
+  await Promise.all([a, b]);
+  t.same(decodeListing(readFileSync(paths.listingCache, 'utf8'), paths), second, 'the file has the newest');
+  await cache.drain();
+});
