@@ -89,6 +89,8 @@ export class RecipientPolicy {
       return withText(REPLIES.relayDenied, `<${address}>: Relay access denied`);
     }
     if (local === '' || ROUTING_CHARS.test(local)) return unknown(address);
+    // RFC 5321 4.5.1: "postmaster" is recognised without regard to case.
+    if (local.toLowerCase() === 'postmaster') local = 'postmaster';
 
     const candidates = [local];
     if (this.#delimiter !== false) {

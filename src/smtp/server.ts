@@ -177,6 +177,8 @@ export class SmtpServer {
   readonly #serverDisabled: readonly string[];
   readonly #transactions = new WeakMap<SMTPServerSession, Transaction>();
   readonly #now: () => Date;
+  /** Messages being handled (a client may have gone; the store may still be writing). */
+  readonly #inFlight = new Set<Promise<unknown>>();
   #listening = false;
 
   constructor(options: SmtpServerOptions) {
@@ -300,10 +302,13 @@ export class SmtpServer {
    * Stop accepting; sessions may finish (commands after this get 421) until
    * closeTimeoutMs, then the rest get 421 and are closed.
    */
-  close(): Promise<void> {
-    if (!this.#listening) return Promise.resolve();
-    this.#listening = false;
-    return new Promise((resolve) => this.#core.close(() => resolve()));
+  async close(): Promise<void> {
+    if (this.#listening) {
+      this.#listening = false;
+      await new Promise<void>((resolve) => this.#core.close(() => resolve()));
+    }
+    // A message whose client went away may still be in the store's hands.
+    while (this.#inFlight.size > 0) await Promise.allSettled([...this.#inFlight]);
   }
 
   #connection(session: SMTPServerSession): MaildirdConnection | undefined {
@@ -448,10 +453,12 @@ export class SmtpServer {
     const connection = this.#connection(session);
     // The final "." ends the client's part: from here the server works, no clock runs.
     stream.once('end', () => connection?.timeouts.dataEnded());
-    void this.#receive(stream, session).then((reply) => {
+    const receiving = this.#receive(stream, session).then((reply) => {
       connection?.timeouts.waitForCommand();
       cb(reply.err, reply.message);
     });
+    this.#inFlight.add(receiving);
+    void receiving.finally(() => this.#inFlight.delete(receiving));
   }
 
   /** Run the message through the checks and the handler; never rejects. */

@@ -1,6 +1,8 @@
 import t, { type Test } from 'tap';
 import { DataInspector, type DataInspectorOptions } from '../../src/smtp/data-inspector.js';
 import { SmtpReplyError } from '../../src/errors.js';
+import { codeOf } from '../helpers/smtp-client.js';
+import { delivered, splitTrace, startSmtp } from '../helpers/smtp-setup.js';
 
 type Outcome = { ok: true; received: number } | { ok: false; code: number; enhanced: string };
 
@@ -88,4 +90,70 @@ t.test('size limit counts every octet and trips at limit + 1', async (t) => {
   inspector.update(Buffer.from('more'));
   t.equal(inspector.bytes, 7, 'bytes are still counted after a failure');
   t.equal(inspector.failure?.replyCode, 552);
+});
+
+/*
+ * Over a real socket: what smtp-server hands over for each line form, and
+ * that a smuggled second message never becomes one.
+ */
+t.test('smuggling payloads over a real socket: refused, nothing stored, hidden commands never run', async (t) => {
+  const h = await startSmtp(t);
+  const c = await h.connect();
+  await c.ehlo();
+  const hidden = 'MAIL FROM:<spoofed@example.org>\r\nRCPT TO:<bob@example.org>\r\nDATA\r\nSubject: smuggled\r\n\r\nevil\r\n';
+  const payloads: [string, string][] = [
+    ['<LF>.<LF>', `Subject: one\r\n\r\nhello\n.\n${hidden}`],
+    ['<CR>.<CR>', `Subject: one\r\n\r\nhello\r.\r${hidden}`],
+    ['<LF>.<CR><LF>', `Subject: one\r\n\r\nhello\n.\r\n${hidden}`],
+    ['<CR><LF>.<LF>', `Subject: one\r\n\r\nhello\r\n.\n${hidden}`],
+    ['<CR><LF>.<CR> (bare CR)', `Subject: one\r\n\r\nhello\r\n.\r${hidden}`],
+  ];
+  for (const [name, payload] of payloads) {
+    c.write('MAIL FROM:<sender@remote.example>\r\nRCPT TO:<alice@example.org>\r\nDATA\r\n');
+    t.same((await c.replies(3)).map(codeOf), ['250 2.1.0', '250 2.1.5', '354'], name);
+    c.write(`${payload}.\r\nNOOP\r\n`);
+    const reply = await c.reply();
+    t.equal(codeOf(reply), '550 5.6.0', `${name}: refused`);
+    t.equal(codeOf(await c.reply()), '250 2.0.0', `${name}: the next reply answers NOOP: no hidden command ran`);
+  }
+  await c.quit();
+  t.same(await delivered(h.root ?? '', 'alice'), [], 'nothing stored for alice');
+  t.same(await delivered(h.root ?? '', 'bob'), [], 'no smuggled message for bob');
+});
+
+t.test('line forms real clients send: bare LF normalised, dot-stuffing undone, a "." line kept', async (t) => {
+  const h = await startSmtp(t);
+  const c = await h.connect();
+  await c.ehlo();
+  const bodies = [
+    'Subject: lf\n\nbare LF lines\nfrom a script\r\n',
+    'Subject: stuffed\r\n\r\n..leading dot\r\n..\r\nend\r\n',
+    '..\r\n',
+    '',
+  ];
+  for (const body of bodies) {
+    c.write(`MAIL FROM:<s@remote.example>\r\nRCPT TO:<alice@example.org>\r\nDATA\r\n${body}.\r\n`);
+    t.same((await c.replies(4)).map(codeOf), ['250 2.1.0', '250 2.1.5', '354', '250 2.0.0'], JSON.stringify(body));
+  }
+  await c.quit();
+  const stored = (await delivered(h.root ?? '', 'alice')).map(([, b]) => splitTrace(b).rest);
+  t.same(stored.sort(), [
+    '',
+    '.\n',
+    'Subject: lf\n\nbare LF lines\nfrom a script\n',
+    'Subject: stuffed\n\n.leading dot\n.\nend\n',
+  ].sort());
+});
+
+t.test('hop limit: more Received headers than maxHops is a mail loop (554 5.4.6)', async (t) => {
+  const h = await startSmtp(t, { limits: { maxHops: 3 } });
+  const c = await h.connect();
+  await c.ehlo();
+  const headers = (n: number): string => Array.from({ length: n }, (_v, i) => `Received: from hop${i}\r\n`).join('');
+  c.write(`MAIL FROM:<s@remote.example>\r\nRCPT TO:<alice@example.org>\r\nDATA\r\n${headers(4)}Subject: loop\r\n\r\nx\r\n.\r\n`);
+  t.same((await c.replies(4)).map(codeOf), ['250 2.1.0', '250 2.1.5', '354', '554 5.4.6']);
+  c.write(`MAIL FROM:<s@remote.example>\r\nRCPT TO:<alice@example.org>\r\nDATA\r\n${headers(3)}Subject: ok\r\n\r\nx\r\n.\r\n`);
+  t.same((await c.replies(4)).map(codeOf), ['250 2.1.0', '250 2.1.5', '354', '250 2.0.0']);
+  await c.quit();
+  t.equal((await delivered(h.root ?? '', 'alice')).length, 1);
 });
