@@ -6,7 +6,8 @@
  * real UserDatabase.
  */
 import type { Test } from 'tap';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { MailStore, MailUser } from '../../src/storage/store.ts';
 import { MaildirStore, type MaildirStoreOptions } from '../../src/storage/maildir/maildir-store.ts';
 import { MemoryStore } from '../../src/storage/memory-store.ts';
@@ -62,6 +63,24 @@ export interface Pop3Harness {
   sessionEnd(): Promise<Pop3ServerEvents['session-end'][0]>;
 }
 
+const testDirs = new WeakMap<Test, { base: string; next: number }>();
+
+/**
+ * A fresh folder for this test: `t.testdir()` wipes its folder whenever it
+ * is called, so it is called once per test and each caller gets its own
+ * subfolder (several servers, a client's work folder).
+ */
+export function workDir(t: Test, name: string): string {
+  let entry = testDirs.get(t);
+  if (entry === undefined) {
+    entry = { base: t.testdir({}), next: 0 };
+    testDirs.set(t, entry);
+  }
+  const dir = join(entry.base, `${name}-${++entry.next}`);
+  mkdirSync(dir, { recursive: true });
+  return dir;
+}
+
 export async function createStore(
   t: Test,
   kind: StoreKind,
@@ -69,7 +88,7 @@ export async function createStore(
 ): Promise<{ store: MailStore; root: string | undefined }> {
   switch (kind) {
     case 'maildir': {
-      const root = t.testdir({});
+      const root = workDir(t, 'mail');
       const store = await MaildirStore.open({ root, hostname: 'test.example', cache: { isPersistent: false }, ...maildir });
       return { store, root };
     }
