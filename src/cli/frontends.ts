@@ -13,6 +13,7 @@ import type { TlsContextHolder } from '../protocol/tls.js';
 import type { MailStore } from '../storage/store.js';
 import { ConfigError } from '../errors.js';
 import { createPop3Server } from '../pop3/server.js';
+import { createSmtpServer, type SmtpServer } from '../smtp/server.js';
 
 export interface FrontendContext {
   readonly config: Config;
@@ -44,7 +45,7 @@ export interface Frontend {
   start(context: FrontendContext): Promise<RunningFrontend>;
 }
 
-/** POP3 (RFC 1939) on `pop3`, and POP3 over implicit TLS (RFC 8314) on `pop3s`. */
+/** POP3 (RFC 1939) on `pop3`, and POP3 over implicit TLS (RFC 8314) on `pop3s`: one server, both listeners. */
 const pop3: Frontend = {
   name: 'pop3',
   listeners: ['pop3', 'pop3s'],
@@ -66,49 +67,112 @@ const pop3: Frontend = {
         closeTimeoutMs: config.limits.shutdownGraceSeconds * 1000,
       },
     });
-    return startListeners(listeners, (port, host, name) => server.listen(port, host, { implicitTls: name === 'pop3s' }), () =>
-      server.close(),
+    const close = () => server.close();
+    return startListeners(
+      listeners,
+      (name, address) => onEveryAddress(address, (port, host) => server.listen(port, host, { implicitTls: name === 'pop3s' })),
+      close,
+      close,
     );
   },
 };
 
-export const FRONTENDS: readonly Frontend[] = [pop3];
-
-type ListenFn = (port: number, host: string, name: ListenerName) => Promise<AddressInfo>;
-
 /**
- * Listen on each address in turn; on a failure close what is open and
- * reject. A bare PORT binds every address: `::` (dual-stack: IPv6 and
- * IPv4), or `0.0.0.0` on a machine without IPv6.
+ * SMTP (RFC 5321) on `smtp`, submission (RFC 6409) on `submission`, SMTPS
+ * (RFC 8314) on `smtps` and LMTP (RFC 2033) on `lmtp`: one server per
+ * listener, since each has its own rules (DESIGN "SMTP AUTH": offered on
+ * inbound SMTP after STARTTLS or on loopback, never required; required
+ * before MAIL on submission and SMTPS). LMTP comes from a local MTA and
+ * offers no AUTH.
  */
+const smtp: Frontend = {
+  name: 'smtp',
+  listeners: ['smtp', 'submission', 'smtps', 'lmtp'],
+  async start({ config, store, users, tls, logger, listeners }) {
+    const servers: SmtpServer[] = [];
+    const closeAll = async () => {
+      await Promise.all(servers.map((server) => server.close()));
+    };
+    return startListeners(
+      listeners,
+      (name, address) => {
+        const server = createSmtpServer({
+          store,
+          users,
+          tls,
+          logger,
+          localDomains: config.domains,
+          hostname: config.hostname,
+          banner: config.greeting.smtp,
+          trace: config.trace,
+          implicitTls: name === 'smtps',
+          lmtp: name === 'lmtp',
+          requireAuth: name === 'submission' || name === 'smtps',
+          authOffered: name === 'lmtp' ? 'never' : config.allowPlaintextAuth ? 'always' : 'tls-or-loopback',
+          limits: {
+            maxMessageBytes: config.limits.maxMessageBytes,
+            maxRecipients: config.limits.maxRecipients,
+            maxConnections: config.limits.maxConnections,
+            maxConnectionsPerIp: config.limits.maxConnectionsPerIp,
+            idleTimeoutMs: config.limits.smtpIdleSeconds * 1000,
+            maxLineLength: config.limits.smtpLineLength,
+            closeTimeoutMs: config.limits.shutdownGraceSeconds * 1000,
+          },
+        });
+        servers.push(server);
+        // A bare PORT: no host, so Node binds every address (IPv6 and IPv4 where it can).
+        return server.listen(
+          address.kind === 'unix'
+            ? { path: address.path }
+            : address.host === undefined
+              ? { port: address.port }
+              : { port: address.port, host: address.host },
+        );
+      },
+      closeAll,
+      closeAll,
+    );
+  },
+};
+
+export const FRONTENDS: readonly Frontend[] = [pop3, smtp];
+
+type ListenOne = (name: ListenerName, address: ListenAddress) => Promise<AddressInfo | string>;
+
+/** Listen on each address in turn; on a failure run `abort` (close what is open) and reject. */
 async function startListeners(
   listeners: FrontendContext['listeners'],
-  listen: ListenFn,
+  listen: ListenOne,
   close: () => Promise<void>,
+  abort: () => Promise<void>,
 ): Promise<RunningFrontend> {
   const bound: BoundListener[] = [];
   try {
-    for (const { name, address } of listeners) {
-      if (address.kind === 'unix') throw new ConfigError(`listeners.${name} cannot be a Unix socket`, { key: `listeners.${name}` });
-      let info: AddressInfo;
-      if (address.host !== undefined) {
-        info = await listen(address.port, address.host, name);
-      } else {
-        try {
-          info = await listen(address.port, '::', name);
-        } catch (err) {
-          const code = (err as NodeJS.ErrnoException).code;
-          if (code !== 'EAFNOSUPPORT' && code !== 'EADDRNOTAVAIL') throw err;
-          info = await listen(address.port, '0.0.0.0', name);
-        }
-      }
-      bound.push({ name, address: formatBound(info) });
-    }
+    for (const { name, address } of listeners) bound.push({ name, address: formatBound(await listen(name, address)) });
   } catch (err) {
-    await close();
+    await abort();
     throw err;
   }
   return { bound, close };
+}
+
+/**
+ * A listener whose front-end takes a host string: a bare PORT binds `::`
+ * (dual-stack: IPv6 and IPv4), or `0.0.0.0` on a machine without IPv6.
+ */
+async function onEveryAddress(
+  address: ListenAddress,
+  listen: (port: number, host: string) => Promise<AddressInfo>,
+): Promise<AddressInfo> {
+  if (address.kind === 'unix') throw new ConfigError(`a Unix socket is not a valid address here: ${address.path}`);
+  if (address.host !== undefined) return listen(address.port, address.host);
+  try {
+    return await listen(address.port, '::');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'EAFNOSUPPORT' && code !== 'EADDRNOTAVAIL') throw err;
+    return listen(address.port, '0.0.0.0');
+  }
 }
 
 /** A bound TCP address as `host:port` (IPv6 in brackets). */

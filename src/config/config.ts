@@ -47,9 +47,9 @@ export interface Limits {
   readonly maxMessageBytes: number;
   /** Recipients per SMTP transaction (RFC 5321 section 4.5.3.1.8: at least 100). */
   readonly maxRecipients: number;
-  /** Open connections over all listeners. */
+  /** Open connections per server (POP3: pop3 + pop3s; each SMTP/LMTP listener its own). */
   readonly maxConnections: number;
-  /** Open connections from one client address. */
+  /** Open connections from one client address, per server. */
   readonly maxConnectionsPerIp: number;
   /** On SIGTERM/SIGINT, how long sessions may finish their current command before they are closed. */
   readonly shutdownGraceSeconds: number;
@@ -71,7 +71,7 @@ export interface Config {
   /** Certificate chain and private key (PEM files, absolute paths) for STLS/STARTTLS and the implicit-TLS ports. */
   readonly tls: { readonly cert: string | undefined; readonly key: string | undefined };
   readonly logLevel: LogLevel;
-  /** Log every protocol command and reply (secrets masked) at debug level. */
+  /** Log protocol commands and replies (secrets masked) at trace level; lowers the log level to trace. */
   readonly trace: boolean;
   /** Name used in greetings and Received headers. */
   readonly hostname: string;

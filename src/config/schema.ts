@@ -147,7 +147,7 @@ export const KEYS = [
     key: 'trace',
     value: { type: 'boolean' },
     default: false,
-    doc: 'Log every protocol command and reply (secrets masked) at debug level.',
+    doc: 'Log protocol commands and replies (secrets masked) at trace level, and lower the log level to trace.',
   },
   {
     key: 'hostname',
@@ -247,13 +247,13 @@ export const KEYS = [
     key: 'limits.maxConnections',
     value: { type: 'integer', min: 1, max: 1000000 },
     default: 1000,
-    doc: 'Open connections over all listeners.',
+    doc: 'Open connections per server: POP3 counts pop3 and pop3s together, each SMTP/LMTP listener its own.',
   },
   {
     key: 'limits.maxConnectionsPerIp',
     value: { type: 'integer', min: 1, max: 1000000 },
     default: 20,
-    doc: 'Open connections from one client address.',
+    doc: 'Open connections from one client address, per server as above.',
   },
   {
     key: 'limits.shutdownGraceSeconds',

@@ -49,7 +49,7 @@ export async function serve(flags: FlagValues, io: CliIo): Promise<number> {
     const config = await loadConfig({ flags, env: io.env, cwd: io.cwd });
     await checkPaths(config);
     const tls = await loadTls(config);
-    const logger = createLogger({ level: config.logLevel, destination: io.stderr });
+    const logger = createLogger({ level: config.trace ? 'trace' : config.logLevel, destination: io.stderr });
     return await runServer(config, tls, logger, io, signals.received);
   } finally {
     signals.dispose();

@@ -20,7 +20,7 @@ const TLS_CA = path.join(REPO, 'fixtures', 'tls', 'ca.crt');
 /** A tree with alice (one new message) and her {PLAIN} password, and a config serving POP3 on a free port. */
 function tree(t: Test, config: Record<string, unknown> = {}): string {
   return t.testdir({
-    'maildird.json': JSON.stringify({ listeners: { pop3: '127.0.0.1:0', smtp: '127.0.0.1:0' }, ...config }),
+    'maildird.json': JSON.stringify({ listeners: { pop3: '127.0.0.1:0', smtp: '127.0.0.1:0', http: '127.0.0.1:0' }, ...config }),
     passwd: 'alice:{PLAIN}wonder\n',
     mail: { alice: { cur: {}, new: { [NAME]: MSG }, tmp: {} } },
   });
@@ -34,7 +34,7 @@ async function login(port: number, user = 'alice', password = 'wonder'): Promise
   return client;
 }
 
-t.test('prints the listeners, serves POP3, reports what is not built, exits 0 on SIGTERM', async (t) => {
+t.test('prints the listeners, serves SMTP and POP3, reports what is not built, exits 0 on SIGTERM', async (t) => {
   const dir = tree(t);
   const serve = ServeProcess.start([], { cwd: dir });
   t.teardown(() => serve.stop('SIGKILL'));
@@ -43,26 +43,41 @@ t.test('prints the listeners, serves POP3, reports what is not built, exits 0 on
   t.equal(pop3?.state, 'listening');
   t.match(pop3?.address ?? '', /^127\.0\.0\.1:\d+$/);
   t.not(portOf(pop3?.address ?? ':0'), 0, 'port 0 resolved to the bound port');
+  const smtp = lines.find((l) => l.name === 'smtp');
+  t.equal(smtp?.state, 'listening');
   t.same(
     lines.filter((l) => l.state === 'not built yet').map((l) => `${l.name} ${l.address}`),
-    ['smtp 127.0.0.1:0'],
+    ['http 127.0.0.1:0'],
   );
   t.match(serve.stdout, `maildird: serving ${path.join(dir, 'mail')} (users ${path.join(dir, 'passwd')}, config ${path.join(dir, 'maildird.json')})`);
   t.notMatch(serve.stdout, /Example users/, 'login hints only for maildir.example');
 
+  // A message in over SMTP is readable over POP3.
+  const sender = await LineClient.connect(portOf(smtp?.address ?? ':0'));
+  await sender.expect(/^220 /);
+  await sender.command('HELO client.example.net', /^250 /);
+  await sender.command('MAIL FROM:<bob@example.net>', /^250 /);
+  await sender.command('RCPT TO:<alice@localhost>', /^250 /);
+  await sender.command('DATA', /^354 /);
+  await sender.command('Subject: over smtp\r\n\r\nsecond message\r\n.', /^250 /);
+  await sender.command('QUIT', /^221 /);
+
   const client = await login(portOf(pop3?.address ?? ':0'));
-  t.match(await client.command('STAT', /^\+OK/), `+OK 1 ${Buffer.byteLength(MSG) + MSG.split('\n').length - 1}`);
+  t.match(await client.command('STAT', /^\+OK/), /^\+OK 2 /);
   await client.command('RETR 1', /^\+OK/);
   const body = await client.lines();
   t.equal(body.join('\n'), MSG.trimEnd());
+  await client.command('RETR 2', /^\+OK/);
+  const second = await client.lines();
+  t.match(second.join('\n'), /^Return-Path: <bob@example\.net>\n[\s\S]*Subject: over smtp\n\nsecond message$/);
   await client.command('QUIT', /^\+OK/);
 
   const result = await serve.stop('SIGTERM');
   t.equal(result.code, 0, result.stderr);
   t.match(result.stdout, /SIGTERM: stopping\nstopped\n$/);
   t.match(result.stderr, /"msg":"maildird started"/, 'pino JSON logs on stderr');
-  t.same(readdirSync(path.join(dir, 'mail', 'alice', 'new')), [], 'QUIT after RETR moved the message to cur/ (Seen)');
-  t.equal(readdirSync(path.join(dir, 'mail', 'alice', 'cur')).length, 1);
+  t.same(readdirSync(path.join(dir, 'mail', 'alice', 'new')), [], 'QUIT after RETR moved the messages to cur/ (Seen)');
+  t.equal(readdirSync(path.join(dir, 'mail', 'alice', 'cur')).length, 2);
 });
 
 t.test('SIGINT during a session: exit 0, nothing deleted, the lock released', async (t) => {
@@ -83,7 +98,7 @@ t.test('SIGINT during a session: exit 0, nothing deleted, the lock released', as
 });
 
 t.test('command-line flags override the config file; POP3S with a certificate', async (t) => {
-  const dir = tree(t, { listeners: { smtp: '127.0.0.1:2525' } });
+  const dir = tree(t, { listeners: { http: '127.0.0.1:8080' } });
   const serve = ServeProcess.start(
     ['--pop3', '127.0.0.1:0', '--pop3s', '127.0.0.1:0', '--tls-cert', TLS_CERT, '--tls-key', TLS_KEY, '--log-level', 'warn'],
     { cwd: dir },
@@ -92,7 +107,7 @@ t.test('command-line flags override the config file; POP3S with a certificate', 
   const lines = await serve.ready();
   t.same(
     lines.map((l) => `${l.name} ${l.state}`),
-    ['pop3 listening', 'pop3s listening', 'smtp not built yet'],
+    ['pop3 listening', 'pop3s listening', 'http not built yet'],
   );
   const pop3s = lines.find((l) => l.name === 'pop3s');
   const client = await LineClient.connect(portOf(pop3s?.address ?? ':0'), { tls: { ca: readFileSync(TLS_CA) } });
@@ -173,4 +188,22 @@ t.test('a port already in use: exit 78 naming the listener', async (t) => {
   t.equal(result.code, 78);
   // The POP3 server logs the listen error (a pino line) before serve reports it in one line, last.
   t.match(result.stderr, new RegExp(`(^|\\n)maildird: listeners\\.pop3 127\\.0\\.0\\.1:${port}: address already in use\\n$`));
+});
+
+t.test('the demo config (npm start) starts, prints every listener and how to log in', async (t) => {
+  // Free ports instead of the demo's fixed ones, so the test never collides with a running demo.
+  const env = Object.fromEntries(
+    ['POP3', 'POP3S', 'SMTP', 'SUBMISSION', 'SMTPS', 'LMTP', 'HTTP'].map((name) => [`MAILDIRD_${name}`, '127.0.0.1:0']),
+  );
+  const serve = ServeProcess.start(['--config', 'maildir.example/maildird.json'], { cwd: REPO, env });
+  t.teardown(() => serve.stop('SIGKILL'));
+  const lines = await serve.ready();
+  t.same(
+    lines.map((l) => l.name),
+    ['pop3', 'pop3s', 'smtp', 'submission', 'smtps', 'lmtp', 'http'],
+  );
+  const pop3 = lines.find((l) => l.name === 'pop3');
+  t.match(serve.stdout, /Example users \(maildir\.example\/README\.md\):\n {2}alice +password wonderland/);
+  t.match(serve.stdout, `curl pop3://alice:wonderland@${pop3?.address}/`);
+  t.equal((await serve.stop('SIGINT')).code, 0);
 });
