@@ -28,6 +28,7 @@ import type {
   SMTPServerSession,
 } from 'smtp-server';
 import type { Authenticator } from '../auth/authenticator.js';
+import { LoginThrottle } from '../auth/throttle.js';
 import { ConfigError, SmtpReplyError } from '../errors.js';
 import { silentLogger, type Logger } from '../log/logger.js';
 import { isLoopbackAddress } from '../protocol/address.js';
@@ -127,6 +128,12 @@ export interface SmtpServerOptions {
   readonly logger?: Logger | undefined;
   /** Log every command and reply (AUTH masked) at trace level through smtp-server. Default: on when the logger's level shows trace. */
   readonly trace?: boolean | undefined;
+  /**
+   * The failed-login slowdown (src/auth/throttle.ts); pass POP3's instance so
+   * both front-ends share one budget per address and user. Default: a new
+   * LoginThrottle with the default policy.
+   */
+  readonly throttle?: LoginThrottle | undefined;
   /** Over quota as 452 4.2.2 instead of 552 5.2.2. */
   readonly quotaIsTemporary?: boolean | undefined;
   /** Reverse DNS of clients for Received headers (default on). */
@@ -177,6 +184,8 @@ export class SmtpServer {
   readonly #serverDisabled: readonly string[];
   readonly #transactions = new WeakMap<SMTPServerSession, Transaction>();
   readonly #now: () => Date;
+  readonly #timers: Timers;
+  readonly #throttle: LoginThrottle;
   /** Messages being handled (a client may have gone; the store may still be writing). */
   readonly #inFlight = new Set<Promise<unknown>>();
   #listening = false;
@@ -187,6 +196,8 @@ export class SmtpServer {
     this.#limits = { ...DEFAULT_SMTP_LIMITS, ...definedOnly(options.limits ?? {}) };
     this.#logger = (options.logger ?? silentLogger()).child({ proto: this.lmtp ? 'lmtp' : 'smtp' });
     this.#now = options.now ?? (() => new Date());
+    this.#timers = options.timers ?? realTimers;
+    this.#throttle = options.throttle ?? new LoginThrottle({ now: () => this.#now().getTime() });
     this.#hostname = options.hostname ?? 'localhost';
     this.#tls = options.tls === undefined ? undefined : TlsContextHolder.from(options.tls);
     this.#authOffered = options.authOffered ?? 'tls-or-loopback';
@@ -256,7 +267,7 @@ export class SmtpServer {
     };
     this.#core = new MaildirdSmtpCore(serverOptions, {
       timeouts: {
-        timers: options.timers ?? realTimers,
+        timers: this.#timers,
         idleTimeoutMs: limits.idleTimeoutMs,
         lineTimeoutMs: limits.lineTimeoutMs,
         dataWindowMs: limits.dataWindowMs,
@@ -354,32 +365,47 @@ export class SmtpServer {
     auth: SMTPServerAuthentication,
     session: SMTPServerSession,
   ): Promise<{ err: Error | null; response?: SMTPServerAuthenticationResponse }> {
-    const failed = { err: null, response: { message: `${REPLIES.authFailed.enhanced} ${REPLIES.authFailed.text}`, responseCode: 535 } };
+    const remote = session.remoteAddress;
+    const login = auth.username ?? '';
+    const throttleUser = login === '' ? undefined : login;
     try {
-      const login = auth.username ?? '';
-      let user: MailUser | undefined;
-      switch (auth.method) {
-        case 'PLAIN':
-          // RFC 4616: an authorization identity other than the login would be proxy
-          // authentication, which maildird does not do.
-          if (auth.authcid && auth.authzid && auth.authzid !== auth.authcid) return failed;
-          user = await this.#options.users.verifyPassword(login, auth.password ?? '');
-          break;
-        case 'LOGIN':
-          user = await this.#options.users.verifyPassword(login, auth.password ?? '');
-          break;
-        case 'CRAM-MD5':
-          user = await this.#options.users.verifyDigest('CRAM-MD5', login, auth.challenge ?? '', auth.challengeResponse ?? '');
-          break;
-        default:
-          return failed;
+      // Served before the check, not only before the failure reply
+      // (src/auth/throttle.ts): hanging up early buys an attacker nothing.
+      const delayMs = this.#throttle.attemptDelayMs(remote, throttleUser);
+      if (delayMs > 0) {
+        this.#logger.debug({ cid: session.id, delayMs }, 'failed-login delay');
+        await new Promise<void>((resolve) => this.#timers.start('auth-delay', delayMs, resolve));
       }
-      if (user === undefined) return failed;
-      this.#logger.info({ cid: session.id, remote: session.remoteAddress, user: user.name, method: auth.method }, 'login');
+      const user = await this.#verify(auth);
+      if (user === undefined) {
+        const nextDelayMs = this.#throttle.recordFailure(remote, throttleUser);
+        this.#logger.info({ cid: session.id, remote, login, mechanism: auth.method, nextDelayMs }, 'authentication failed');
+        return { err: null, response: { message: `${REPLIES.authFailed.enhanced} ${REPLIES.authFailed.text}`, responseCode: 535 } };
+      }
+      this.#throttle.recordSuccess(remote, throttleUser);
+      this.#logger.info({ cid: session.id, remote, user: user.name, mechanism: auth.method }, 'login');
       return { err: null, response: { user: user.name } };
     } catch (err) {
       this.#logger.error({ err, cid: session.id }, 'authentication check failed');
       return { err: toServerError(new SmtpReplyError(454, '4.7.0', 'Temporary authentication failure')) };
+    }
+  }
+
+  /** The credential check: the shared Authenticator, as POP3 uses it. */
+  async #verify(auth: SMTPServerAuthentication): Promise<MailUser | undefined> {
+    const login = auth.username ?? '';
+    switch (auth.method) {
+      case 'PLAIN':
+        // RFC 4616: an authorization identity other than the login would be proxy
+        // authentication, which maildird does not do.
+        if (auth.authcid && auth.authzid && auth.authzid !== auth.authcid) return undefined;
+        return this.#options.users.verifyPassword(login, auth.password ?? '');
+      case 'LOGIN':
+        return this.#options.users.verifyPassword(login, auth.password ?? '');
+      case 'CRAM-MD5':
+        return this.#options.users.verifyDigest('CRAM-MD5', login, auth.challenge ?? '', auth.challengeResponse ?? '');
+      default:
+        return undefined;
     }
   }
 

@@ -5,6 +5,8 @@ import { Writable } from 'node:stream';
 import type { ConnectionOptions } from 'node:tls';
 import { createLogger } from '../../src/log/logger.js';
 import { SmtpReplyError } from '../../src/errors.js';
+import { LoginThrottle } from '../../src/auth/throttle.js';
+import { MemoryStore } from '../../src/storage/memory-store.js';
 import { codeOf, type SmtpTestClient } from '../helpers/smtp-client.js';
 import { delivered, startSmtp, splitTrace } from '../helpers/smtp-setup.js';
 
@@ -194,7 +196,8 @@ t.test('STARTTLS with the test pair; command injection after STARTTLS is discard
 
 t.test('AUTH: PLAIN, LOGIN and CRAM-MD5 through the user database; failures get 535 5.7.8', async (t) => {
   const { lines, logger } = logCapture();
-  const h = await startSmtp(t, { logger });
+  // Failures are free here; the slowdown has its own test below.
+  const h = await startSmtp(t, { logger, throttle: new LoginThrottle({ freeFailures: 100 }) });
   const c = await h.connect();
   await c.ehlo();
   t.equal(codeOf(await c.command(`AUTH PLAIN ${b64('\0alice\0wrong-password')}`)), '535 5.7.8');
@@ -226,6 +229,22 @@ t.test('AUTH: PLAIN, LOGIN and CRAM-MD5 through the user database; failures get 
   }
   t.ok(lines.some((l) => l['msg'] === 'C: AUTH PLAIN /* secured */' && l['level'] === 10), 'AUTH lines are traced, masked');
   t.ok(lines.some((l) => l['msg'] === 'login' && l['user'] === 'alice'), 'logins at info');
+});
+
+t.test('failed logins slow the next attempt down (the throttle POP3 shares), served before the check', async (t) => {
+  const throttle = new LoginThrottle({ freeFailures: 1, baseDelayMs: 1000 });
+  const h = await startSmtp(t, { throttle });
+  const c = await h.connect();
+  await c.ehlo();
+  t.equal(codeOf(await c.command(`AUTH PLAIN ${b64('\0alice\0wrong')}`)), '535 5.7.8', 'the first failure is free');
+  t.equal(codeOf(await c.command(`AUTH PLAIN ${b64('\0alice\0wrong')}`)), '535 5.7.8');
+  c.write(`AUTH PLAIN ${b64('\0alice\0alice-secret')}\r\n`);
+  await h.timers.running('auth-delay');
+  t.same(h.timers.pending('auth-delay'), [1000], 'the right password waits too: the delay comes before the check');
+  h.timers.fire('auth-delay');
+  t.equal(codeOf(await c.reply()), '235 2.7.0');
+  t.equal(throttle.attemptDelayMs('127.0.0.1', 'alice'), 0, 'a success clears the record');
+  await c.quit();
 });
 
 t.test('requireAuth (submission): 530 5.7.0 before AUTH; plaintext remote clients must STARTTLS first', async (t) => {
@@ -376,4 +395,34 @@ t.test('one info line per accepted message; the debug trace has commands and rep
   t.type(accepted[0]?.['ms'], 'number');
   t.ok(lines.some((l) => l['msg'] === 'C: MAIL FROM:<from@remote.example>' && l['level'] === 10));
   t.ok(lines.some((l) => typeof l['msg'] === 'string' && (l['msg'] as string).startsWith('S: 250 2.0.0 Ok: queued as')));
+});
+
+t.test('the same session on MemoryStore and on MaildirStore: the same messages through the port', async (t) => {
+  const outcomes: string[][] = [];
+  for (const store of [new MemoryStore({ hostname: 'test' }), undefined]) {
+    const h = await startSmtp(t, store === undefined ? {} : { store });
+    const c = await h.connect();
+    await c.ehlo();
+    c.write(
+      'MAIL FROM:<s@remote.example>\r\nRCPT TO:<alice@example.org>\r\nRCPT TO:<bob+x@example.org>\r\nDATA\r\n' +
+        'Subject: both\r\n\r\nline\r\n..dot\n\r\n.\r\nQUIT\r\n',
+    );
+    t.same((await c.replies(6)).map(codeOf), ['250 2.1.0', '250 2.1.5', '250 2.1.5', '354', '250 2.0.0', '221 2.0.0']);
+    await c.closed();
+    const messages: string[] = [];
+    for (const name of ['alice', 'bob']) {
+      const drop = await h.store.openMaildrop({ name });
+      for (let i = 0; i < drop.messages.length; i++) {
+        const chunks: Buffer[] = [];
+        for await (const chunk of await drop.openMessage(i)) chunks.push(chunk as Buffer);
+        // Wire form: CRLF; the Received date and queue id differ between runs.
+        messages.push(`${name}: ${Buffer.concat(chunks).toString('latin1').replace(/id [0-9A-F]{12}/, 'id Q').replace(/; .*\+0000/, '; DATE')}`);
+      }
+      await drop.release();
+    }
+    outcomes.push(messages);
+  }
+  t.equal(outcomes[0]?.length, 2);
+  t.same(outcomes[0], outcomes[1], 'identical on both stores');
+  t.match(outcomes[0]?.[1], /for <bob\+x@example\.org>; DATE\r\nSubject: both\r\n\r\nline\r\n\.dot\r\n\r\n$/);
 });
