@@ -13,7 +13,7 @@ export const EXAMPLE_CONFIG_FILE = fileURLToPath(new URL('../../maildir.example/
 
 export const EXAMPLE_USERS: readonly { readonly name: string; readonly password: string; readonly note: string }[] = [
   { name: 'alice', password: 'wonderland', note: 'ARGON2ID; Maildir with new, read and trashed mail' },
-  { name: 'bob', password: 'builder', note: 'PLAIN, so APOP can use it: start with MAILDIRD_APOP=true' },
+  { name: 'bob', password: 'builder', note: 'PLAIN, so CRAM-MD5 (and APOP with MAILDIRD_APOP=true) work' },
   { name: 'carol', password: 'singer', note: 'SHA512-CRYPT; flat folder of .eml files' },
 ];
 
@@ -29,8 +29,11 @@ export function exampleLoginLines(bound: readonly BoundListener[]): string[] {
   const pop3s = bound.find((listener) => listener.name === 'pop3s');
   if (pop3 !== undefined || pop3s !== undefined) lines.push('Try:');
   if (pop3 !== undefined) {
-    lines.push(`  curl pop3://alice:wonderland@${pop3.address}/      (list alice's messages)`);
-    lines.push(`  curl pop3://alice:wonderland@${pop3.address}/1     (read message 1)`);
+    // curl prefers CRAM-MD5 when offered (it is, since bob has a PLAIN password), and that cannot work
+    // for hashed passwords: alice and carol ask for SASL PLAIN, which loopback allows.
+    lines.push(`  curl --login-options AUTH=PLAIN pop3://alice:wonderland@${pop3.address}/     (list alice's messages)`);
+    lines.push(`  curl --login-options AUTH=PLAIN pop3://alice:wonderland@${pop3.address}/1    (read message 1)`);
+    lines.push(`  curl pop3://bob:builder@${pop3.address}/     (bob logs in with CRAM-MD5)`);
   }
   if (pop3s !== undefined) {
     const port = pop3s.address.slice(pop3s.address.lastIndexOf(':') + 1);

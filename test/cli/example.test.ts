@@ -62,7 +62,8 @@ t.test('login hints name only the listeners that are up', async (t) => {
     { name: 'pop3', address: '127.0.0.1:1110' },
     { name: 'pop3s', address: '127.0.0.1:1995' },
   ]).join('\n');
-  t.match(pop3, 'curl pop3://alice:wonderland@127.0.0.1:1110/');
+  t.match(pop3, 'curl --login-options AUTH=PLAIN pop3://alice:wonderland@127.0.0.1:1110/');
+  t.match(pop3, 'curl pop3://bob:builder@127.0.0.1:1110/');
   t.match(pop3, 'pop3s://bob:builder@localhost:1995/');
   t.notMatch(pop3, /swaks/);
 });
