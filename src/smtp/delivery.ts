@@ -31,6 +31,8 @@ export interface StoreDeliveryRequest {
   readonly trace: TraceInfo;
   readonly maxBytes?: number | undefined;
   readonly replyOptions?: ReplyMappingOptions | undefined;
+  /** Add `Return-Path:` (default true; false when the message already carries one). */
+  readonly withReturnPath?: boolean | undefined;
 }
 
 export interface StoreDeliveryResult {
@@ -58,7 +60,7 @@ export async function deliverToStore(request: StoreDeliveryRequest): Promise<Sto
   const outcomes = await request.store.deliver({
     recipients: users,
     content: request.content,
-    prefix: (user) => traceHeaders(request.trace, firstAddress.get(user.name)),
+    prefix: (user) => traceHeaders(request.trace, firstAddress.get(user.name), { returnPath: request.withReturnPath !== false }),
     maxBytes: request.maxBytes,
   });
   const byUser = new Map<string, DeliveryOutcome>();

@@ -39,9 +39,13 @@ function clean(value: string): string {
   return value.replace(CONTROL, '');
 }
 
-/** `Return-Path:` and `Received:` for one recipient, CRLF line ends, ending with a line end. */
-export function traceHeaders(info: TraceInfo, recipient: string | undefined): string {
-  const lines = [`Return-Path: <${clean(info.mailFrom)}>`];
+/**
+ * `Return-Path:` and `Received:` for one recipient, CRLF line ends, ending
+ * with a line end. `returnPath: false` leaves out the Return-Path (the
+ * message already has one from the MTA that handed it to `maildird deliver`).
+ */
+export function traceHeaders(info: TraceInfo, recipient: string | undefined, options: { readonly returnPath?: boolean } = {}): string {
+  const lines = options.returnPath === false ? [] : [`Return-Path: <${clean(info.mailFrom)}>`];
   let received = 'Received: ';
   if (info.helo !== undefined || info.remoteAddress !== undefined) {
     const helo = clean(info.helo ?? 'unknown');
