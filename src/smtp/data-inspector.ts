@@ -23,7 +23,10 @@
  *   - a line holding only "." with a bare LF on either side (<LF>.<LF>,
  *     <LF>.<CR><LF>, <CR><LF>.<LF>) is refused with 550 5.6.0: it is an
  *     end-of-data marker to some other server, i.e. a smuggling attempt
- *     (CVE-2023-51764 class); nothing is stored.
+ *     (CVE-2023-51764 class); nothing is stored. A real client that
+ *     produces it: curl uploading an LF-only file with a "." line (curl
+ *     only escapes dots after CRLF); `curl --crlf` sends the same file
+ *     correctly. swaks (data fixup on) sends CRLF and escapes dots.
  *   - any other bare LF is normalised: it is a line end, stored as LF like
  *     every CRLF (real clients and scripts send bare-LF lines; Postfix 3.9
  *     does the same with `smtpd_forbid_bare_newline = normalize`).
