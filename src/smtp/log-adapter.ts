@@ -1,8 +1,10 @@
 /**
  * smtp-server's bunyan-style logger calls, onto our pino logger with
  * STYLE.md 8's levels and field names. smtp-server logs the wire at debug
- * (`C:`/`S:`) and every socket error at error; here the wire goes to trace,
- * connection events to info, and a client hanging up is not an error.
+ * (`C:`/`S:`) and every socket error at error; here the wire stays at
+ * debug when the `trace` setting is on (as POP3 does, and as the config's
+ * `trace` key documents) and is dropped when it is off, connection events
+ * go to info, and a client hanging up is not an error.
  * smtp-server already masks AUTH payloads (`/* secured *\/`) before it logs
  * a command line; nothing here adds a secret.
  */
@@ -12,10 +14,9 @@ import type { Logger } from '../log/logger.js';
 type Level = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal';
 
 /** smtp-server's `tnx` (transaction kind) to our level; unknown ones keep smtp-server's level. */
+const WIRE = new Set(['command', 'send', 'data']);
+
 const LEVEL_BY_TNX: Readonly<Record<string, Level>> = {
-  command: 'trace',
-  send: 'trace',
-  data: 'trace',
   message: 'debug',
   connection: 'info',
   close: 'debug',
@@ -52,14 +53,16 @@ export interface SmtpServerLogger {
   fatal(...args: unknown[]): void;
 }
 
-export function smtpServerLogger(logger: Logger, proto: 'smtp' | 'lmtp'): SmtpServerLogger {
+/** @param trace log commands and replies (at debug); otherwise they are dropped. */
+export function smtpServerLogger(logger: Logger, proto: 'smtp' | 'lmtp', trace = true): SmtpServerLogger {
   const log =
     (given: Level) =>
     (...args: unknown[]): void => {
       const entry: Entry = typeof args[0] === 'object' && args[0] !== null ? (args.shift() as Entry) : {};
       const [message, ...rest] = args;
       const tnx = typeof entry.tnx === 'string' ? entry.tnx : '';
-      let level: Level = LEVEL_BY_TNX[tnx] ?? given;
+      if (WIRE.has(tnx) && !trace) return;
+      let level: Level = WIRE.has(tnx) ? 'debug' : (LEVEL_BY_TNX[tnx] ?? given);
       const err = entry.err as (Error & { code?: string }) | undefined;
       if (tnx === 'error') level = err?.code !== undefined && QUIET_CODES.has(err.code) ? 'debug' : 'warn';
       if (!logger.isLevelEnabled(level)) return;

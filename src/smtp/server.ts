@@ -126,7 +126,11 @@ export interface SmtpServerOptions {
   readonly heloResponse?: string | undefined;
   readonly limits?: Partial<SmtpLimits> | undefined;
   readonly logger?: Logger | undefined;
-  /** Log every command and reply (AUTH masked) at trace level through smtp-server. Default: on when the logger's level shows trace. */
+  /**
+   * Log every command and reply (`C: ...`/`S: ...`, AUTH payloads masked) at
+   * debug level; default true (the logger's level still decides). The
+   * config's `trace` key, as for POP3.
+   */
   readonly trace?: boolean | undefined;
   /**
    * The failed-login slowdown (src/auth/throttle.ts); pass POP3's instance so
@@ -217,7 +221,7 @@ export class SmtpServer {
     this.#serverDisabled = disabled;
 
     const limits = this.#limits;
-    const traceOn = options.trace ?? this.#logger.isLevelEnabled('trace');
+    const traceOn = options.trace ?? true;
     const authMethods = ['PLAIN', 'LOGIN'];
     if (options.users.hasSharedSecrets()) authMethods.push('CRAM-MD5');
     const serverOptions: SMTPServerOptions = {
@@ -257,7 +261,7 @@ export class SmtpServer {
       ...(options.proxyProtocol === undefined
         ? {}
         : { useProxy: typeof options.proxyProtocol === 'boolean' ? options.proxyProtocol : [...options.proxyProtocol] }),
-      logger: traceOn || this.#logger.isLevelEnabled('info') ? smtpServerLogger(this.#logger, this.lmtp ? 'lmtp' : 'smtp') : false,
+      logger: this.#logger.level !== 'silent' ? smtpServerLogger(this.#logger, this.lmtp ? 'lmtp' : 'smtp', traceOn) : false,
       onConnect: (session, cb) => this.#onConnect(session, cb),
       onSecure: (_socket, session, cb) => this.#onSecure(session, cb),
       onAuth: (auth, session, cb) => void this.#onAuth(auth, session).then((r) => cb(r.err, r.response)),

@@ -22,7 +22,7 @@ t.test('smtp-server levels become ours; fields are renamed; printf args formatte
   adapter.error({ tnx: 'error', err: new Error('weird') }, 'x');
   adapter.info('bare message %d', 5);
   t.match(lines, [
-    { level: 10, proto: 'smtp', cid: 'c1', user: 'alice', msg: 'C: MAIL FROM:<a@b>' },
+    { level: 20, proto: 'smtp', cid: 'c1', user: 'alice', msg: 'C: MAIL FROM:<a@b>' },
     { level: 30, remote: '192.0.2.1', msg: 'Connection from [192.0.2.1]' },
     { level: 20, msg: 'reset' },
     { level: 40, msg: 'x' },
@@ -36,4 +36,19 @@ t.test('levels below the logger are dropped before formatting', async (t) => {
   adapter.debug({ tnx: 'send' }, 'S:', '250 OK');
   adapter.info({ tnx: 'command' }, 'C:', 'NOOP');
   t.same(lines, []);
+});
+
+t.test('trace off: commands and replies are not logged, other events are', async (t) => {
+  const lines: Record<string, unknown>[] = [];
+  const destination = new Writable({
+    write(chunk: Buffer, _e, cb) {
+      for (const l of chunk.toString().split('\n')) if (l !== '') lines.push(JSON.parse(l) as Record<string, unknown>);
+      cb();
+    },
+  });
+  const adapter = smtpServerLogger(createLogger({ level: 'trace', destination }), 'lmtp', false);
+  adapter.debug({ tnx: 'command' }, 'C:', 'LHLO x');
+  adapter.info({ tnx: 'connection', host: '127.0.0.1' }, 'Connection from %s', 'x');
+  t.match(lines, [{ proto: 'lmtp', msg: 'Connection from x' }]);
+  t.equal(lines.length, 1);
 });

@@ -227,7 +227,7 @@ t.test('AUTH: PLAIN, LOGIN and CRAM-MD5 through the user database; failures get 
   for (const secret of ['alice-secret', b64('alice-secret'), b64('\0alice\0alice-secret'), 'wrong-password']) {
     t.notOk(wire.includes(secret), `the trace never holds ${secret}`);
   }
-  t.ok(lines.some((l) => l['msg'] === 'C: AUTH PLAIN /* secured */' && l['level'] === 10), 'AUTH lines are traced, masked');
+  t.ok(lines.some((l) => l['msg'] === 'C: AUTH PLAIN /* secured */' && l['level'] === 20), 'AUTH lines are traced, masked');
   t.ok(lines.some((l) => l['msg'] === 'login' && l['user'] === 'alice'), 'logins at info');
 });
 
@@ -393,7 +393,7 @@ t.test('one info line per accepted message; the debug trace has commands and rep
     tls: false,
   });
   t.type(accepted[0]?.['ms'], 'number');
-  t.ok(lines.some((l) => l['msg'] === 'C: MAIL FROM:<from@remote.example>' && l['level'] === 10));
+  t.ok(lines.some((l) => l['msg'] === 'C: MAIL FROM:<from@remote.example>' && l['level'] === 20));
   t.ok(lines.some((l) => typeof l['msg'] === 'string' && (l['msg'] as string).startsWith('S: 250 2.0.0 Ok: queued as')));
 });
 
