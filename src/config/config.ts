@@ -88,7 +88,24 @@ export interface Config {
   readonly limits: Limits;
   /** Greeting texts: POP3 `+OK <text>`, SMTP `220 <hostname> ESMTP <text>`. */
   readonly greeting: { readonly pop3: string; readonly smtp: string };
+  /** Trash messages older than this many days are purged by the trash sweeper; 0 keeps them forever. */
+  readonly trashRetentionDays: number;
+  readonly http: {
+    /** CIDR networks (`10.0.0.0/8`) besides 127.0.0.1 and ::1 that may read /metrics and /healthz. */
+    readonly adminNetworks: readonly string[];
+  };
+  /** What autoconfig, autodiscover and `maildird client-config` tell mail clients. */
+  readonly clientConfig: {
+    /** The outgoing server to advertise (the user's provider), or false for this server's smtps/submission listener. */
+    readonly outgoing: ListenAddress | false;
+    readonly outgoingSecurity: OutgoingSecurity;
+    /** Login on the configured outgoing server: the address typed, or the maildird user name. */
+    readonly outgoingUsername: 'address' | 'user';
+  };
 }
+
+/** TLS on an advertised outgoing server; `auto` is `ssl` on port 465, else `starttls`. */
+export type OutgoingSecurity = 'auto' | 'ssl' | 'starttls' | 'plain';
 
 /** Host and port as people write them: `127.0.0.1:1110`, `[::1]:1110`, `*:1110` for all addresses, or the socket path. */
 export function formatAddress(address: ListenAddress): string {

@@ -30,7 +30,9 @@ export type ValueType =
   /** A layout template (`%u`, `%n`, `%d`, `%h`, `%%`). */
   | { readonly type: 'layout' }
   /** One line of printable text for a greeting; `forbidden` lists characters it may not hold. */
-  | { readonly type: 'text'; readonly forbidden: string };
+  | { readonly type: 'text'; readonly forbidden: string }
+  /** IP networks in CIDR form (`10.0.0.0/8`, `2001:db8::/32`; a bare address is a /32 or /128); from env a comma-separated list. */
+  | { readonly type: 'networks' };
 
 export interface KeySpec {
   /** Dotted path in the JSON file and in Config. */
@@ -43,6 +45,8 @@ export interface KeySpec {
   /** How README.md shows the default when the raw default would mislead. */
   readonly defaultText?: string;
   readonly doc: string;
+  /** `maildird config print` shows `********` instead of the value (a password or token in a value). */
+  readonly isSecret?: boolean;
 }
 
 const listener = { type: 'listener', isPathAllowed: false } as const;
@@ -272,6 +276,39 @@ export const KEYS = [
     value: { type: 'text', forbidden: '' },
     default: 'maildird ESMTP ready',
     doc: 'SMTP banner text (`220 <hostname> ESMTP <text>`).',
+  },
+  {
+    key: 'trashRetentionDays',
+    value: { type: 'integer', min: 0, max: 36500 },
+    default: 0,
+    defaultText: '0 (keep forever)',
+    doc: 'Purge messages older than this many days from each user\'s Trash; 0 keeps them forever. Validated, but not enforced yet: the trash sweeper is not built.',
+  },
+  {
+    key: 'http.adminNetworks',
+    value: { type: 'networks' },
+    default: [],
+    defaultText: '`[]` (127.0.0.1 and ::1 only)',
+    doc: 'Networks (CIDR) besides 127.0.0.1 and ::1 that may read `/metrics` and `/healthz`; others get 403. Autoconfig is public.',
+  },
+  {
+    key: 'clientConfig.outgoing',
+    value: listener,
+    default: false,
+    defaultText: '`false` (this server\'s smtps or submission listener)',
+    doc: 'Outgoing server that autoconfig and `client-config` tell clients to use, as HOST:PORT (a bare PORT: `hostname`), e.g. your provider\'s `smtp.example.net:587`.',
+  },
+  {
+    key: 'clientConfig.outgoingSecurity',
+    value: { type: 'enum', values: ['auto', 'ssl', 'starttls', 'plain'] },
+    default: 'auto',
+    doc: 'TLS on `clientConfig.outgoing`: `ssl` (implicit TLS), `starttls`, `plain`; `auto` is `ssl` on port 465, else `starttls`.',
+  },
+  {
+    key: 'clientConfig.outgoingUsername',
+    value: { type: 'enum', values: ['address', 'user'] },
+    default: 'address',
+    doc: 'Login on `clientConfig.outgoing`: the e-mail address the person typed, or their maildird user name.',
   },
 ] as const satisfies readonly KeySpec[];
 

@@ -48,6 +48,8 @@ export function allowedText(value: ValueType): string {
       return 'a host name (letters, digits, hyphens, dots)';
     case 'layout':
       return 'a relative template using %u, %n, %d, %h or %% (with at least one of %u, %n, %h), no ".." parts';
+    case 'networks':
+      return 'a list of IP networks in CIDR form, e.g. ["10.0.0.0/8", "2001:db8::/32"] (a bare address is one host; from env: comma-separated)';
     case 'text':
       return (
         `one line of printable ASCII, 1-${MAX_TEXT_LENGTH} characters` +
@@ -98,6 +100,8 @@ function convert(value: ValueType, raw: RawValue, origin: Origin): unknown {
       return typeof raw === 'string' && isLayout(raw) ? raw : INVALID;
     case 'text':
       return typeof raw === 'string' && isText(raw, value.forbidden) ? raw : INVALID;
+    case 'networks':
+      return toNetworks(raw);
     default:
       return assertNever(value);
   }
@@ -197,6 +201,28 @@ function toDomains(raw: RawValue): readonly string[] | typeof INVALID {
     if (!domains.includes(domain)) domains.push(domain);
   }
   return domains;
+}
+
+/** CIDR networks, normalised to `address/prefix` (a bare address gets /32 or /128). */
+function toNetworks(raw: RawValue): readonly string[] | typeof INVALID {
+  let list: readonly RawValue[];
+  if (typeof raw === 'string') list = raw.trim() === '' ? [] : raw.split(',').map((part) => part.trim());
+  else if (Array.isArray(raw)) list = raw;
+  else return INVALID;
+  const networks: string[] = [];
+  for (const item of list) {
+    if (typeof item !== 'string') return INVALID;
+    const match = /^([^/]+)(?:\/([0-9]{1,3}))?$/.exec(item);
+    const address = match?.[1] ?? '';
+    const family = isIP(address);
+    if (family === 0) return INVALID;
+    const max = family === 4 ? 32 : 128;
+    const prefix = match?.[2] === undefined ? max : Number(match[2]);
+    if (prefix > max) return INVALID;
+    const network = `${address.toLowerCase()}/${prefix}`;
+    if (!networks.includes(network)) networks.push(network);
+  }
+  return networks;
 }
 
 function isLayout(template: string): boolean {
