@@ -21,8 +21,9 @@ export type { AcceptedRecipient } from './delivery.js';
 export interface SessionInfo {
   /** smtp-server's connection id (the `cid` in logs). */
   readonly id: string;
+  /** '' on a Unix socket. */
   readonly remoteAddress: string;
-  /** Reverse-resolved name, or `[ip]`. */
+  /** Reverse-resolved name, or `[ip]`; '' on a Unix socket. */
   readonly clientHostname: string;
   /** The HELO/EHLO/LHLO argument. */
   readonly helo: string | undefined;

@@ -506,9 +506,9 @@ export class SmtpServer {
     const info = sessionInfo(session);
     const trace: TraceInfo = {
       mailFrom,
-      helo: info.helo,
-      clientHostname: info.clientHostname,
-      remoteAddress: info.remoteAddress,
+      helo: info.helo ?? 'unknown',
+      clientHostname: info.clientHostname === '' ? undefined : info.clientHostname,
+      remoteAddress: info.remoteAddress === '' ? undefined : info.remoteAddress,
       hostname: this.#hostname,
       protocol: info.protocol,
       tls: info.tls,
@@ -641,10 +641,12 @@ function toResults(result: MessageResult, count: number): RecipientResult[] {
 function sessionInfo(session: SMTPServerSession): SessionInfo {
   const tls = session.tlsOptions === false ? undefined : { version: session.tlsOptions.version, cipher: session.tlsOptions.name };
   const helo = (session.hostNameAppearsAs as string | false) || undefined;
+  // On a Unix socket (LMTP) there is no client address: smtp-server says '' and '[]'.
+  const remote = session.remoteAddress;
   return {
     id: session.id,
-    remoteAddress: session.remoteAddress,
-    clientHostname: session.clientHostname,
+    remoteAddress: remote,
+    clientHostname: remote === '' ? '' : session.clientHostname,
     helo,
     secure: session.secure,
     tls,

@@ -43,11 +43,14 @@ export class SmtpTestClient {
     this.#closed = this.#attach(socket);
   }
 
-  static async connect(port: number, options: ConnectOptions = {}): Promise<SmtpTestClient> {
+  /** `port`, or the path of a Unix socket. */
+  static async connect(port: number | string, options: ConnectOptions = {}): Promise<SmtpTestClient> {
     const host = options.host ?? '127.0.0.1';
     const socket = await new Promise<Socket | TLSSocket>((resolve, reject) => {
       const s: Socket | TLSSocket =
-        options.tls !== undefined
+        typeof port === 'string'
+          ? netConnect({ path: port }, () => resolve(s))
+          : options.tls !== undefined
           ? tlsConnect({ port, host, ...(options.localAddress === undefined ? {} : { localAddress: options.localAddress }), ...options.tls }, () =>
               resolve(s),
             )

@@ -8,7 +8,8 @@ import { SmtpReplyError } from '../../src/errors.js';
 import { LoginThrottle } from '../../src/auth/throttle.js';
 import { MemoryStore } from '../../src/storage/memory-store.js';
 import { codeOf, type SmtpTestClient } from '../helpers/smtp-client.js';
-import { delivered, startSmtp, splitTrace } from '../helpers/smtp-setup.js';
+import { delivered, startSmtp, splitTrace, testUsers } from '../helpers/smtp-setup.js';
+import { createSmtpServer } from '../../src/smtp/server.js';
 
 const TLS_DIR = new URL('../../fixtures/tls/', import.meta.url);
 const tlsPair = {
@@ -310,6 +311,42 @@ t.test('LMTP: LHLO, one reply per recipient after DATA', async (t) => {
   await c.quit();
   const alice = await delivered(h.root ?? '', 'alice');
   t.match(splitTrace(alice[0]?.[1] ?? Buffer.alloc(0)).received, /with LMTP\n/);
+});
+
+t.test('LMTP on a Unix socket (Postfix lmtp:unix:...)', async (t) => {
+  const { join } = await import('node:path');
+  const { SmtpTestClient } = await import('../helpers/smtp-client.js');
+  const h = await startSmtp(t, { lmtp: true, authOffered: 'never' });
+  const path = join(h.root ?? '', 'lmtp.sock');
+  const unix = createSmtpServer({ store: h.store, users: testUsers(), localDomains: ['example.org'], lmtp: true, authOffered: 'never', reverseLookup: false });
+  t.teardown(() => unix.close());
+  t.equal(await unix.listen({ path }), path);
+  const c = await SmtpTestClient.connect(path);
+  t.teardown(() => c.destroy());
+  await c.command('LHLO mta.example');
+  c.write('MAIL FROM:<s@remote.example>\r\nRCPT TO:<alice@example.org>\r\nDATA\r\nSubject: unix\r\n\r\nx\r\n.\r\n');
+  t.same((await c.replies(4)).map(codeOf), ['250 2.1.0', '250 2.1.5', '354', '250 2.0.0']);
+  await c.quit();
+  const alice = await delivered(h.root ?? '', 'alice');
+  t.match(splitTrace(alice[0]?.[1] ?? Buffer.alloc(0)).received, /^Received: from mta\.example\n\tby localhost with LMTP\n/, 'no client address on a Unix socket');
+});
+
+t.test('SMTPUTF8 and 8BITMIME: UTF-8 addresses and 8-bit content pass untouched', async (t) => {
+  const h = await startSmtp(t);
+  const c = await h.connect();
+  await c.ehlo();
+  c.write(Buffer.from('MAIL FROM:<josé@exämple.example> SMTPUTF8 BODY=8BITMIME\r\n', 'utf8'));
+  t.equal(codeOf(await c.reply()), '250 2.1.0');
+  t.equal(codeOf(await c.command('RCPT TO:<alice@example.org>')), '250 2.1.5');
+  await c.command('DATA');
+  c.write(Buffer.from('Subject: Grüße\r\n\r\nκαλημέρα 🌞\r\n.\r\n', 'utf8'));
+  t.equal(codeOf(await c.reply()), '250 2.0.0');
+  t.equal(codeOf(await c.command('MAIL FROM:<x@remote.example> BODY=BINARYMIME')), '501 5.5.4', 'no CHUNKING, no BINARYMIME');
+  await c.quit();
+  const [file] = await delivered(h.root ?? '', 'alice');
+  const text = file?.[1].toString('utf8') ?? '';
+  t.match(text, /^Return-Path: <josé@exämple\.example>\n/);
+  t.match(text, /\nSubject: Grüße\n\nκαλημέρα 🌞\n$/);
 });
 
 t.test('message hooks: raw stream (rmRaw) and parsed (rmMessageParsed), MAIL/RCPT decisions', async (t) => {
