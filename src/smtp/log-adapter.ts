@@ -53,8 +53,11 @@ export interface SmtpServerLogger {
   fatal(...args: unknown[]): void;
 }
 
-/** @param trace log commands and replies (at debug); otherwise they are dropped. */
-export function smtpServerLogger(logger: Logger, proto: 'smtp' | 'lmtp', trace = true): SmtpServerLogger {
+/**
+ * @param logger the listener's logger (a child that already binds `proto`).
+ * @param trace log commands and replies (at debug); otherwise they are dropped.
+ */
+export function smtpServerLogger(logger: Logger, trace = true): SmtpServerLogger {
   const log =
     (given: Level) =>
     (...args: unknown[]): void => {
@@ -66,7 +69,7 @@ export function smtpServerLogger(logger: Logger, proto: 'smtp' | 'lmtp', trace =
       const err = entry.err as (Error & { code?: string }) | undefined;
       if (tnx === 'error') level = err?.code !== undefined && QUIET_CODES.has(err.code) ? 'debug' : 'warn';
       if (!logger.isLevelEnabled(level)) return;
-      const fields: Record<string, unknown> = { proto };
+      const fields: Record<string, unknown> = {};
       if (entry.cid !== undefined) fields['cid'] = entry.cid;
       if (typeof entry.host === 'string') fields['remote'] = entry.host;
       if (typeof entry.user === 'string' && entry.user !== '') fields['user'] = entry.user;

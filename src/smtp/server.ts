@@ -29,7 +29,7 @@ import type {
 } from 'smtp-server';
 import type { Authenticator } from '../auth/authenticator.js';
 import { LoginThrottle } from '../auth/throttle.js';
-import { ConfigError, SmtpReplyError } from '../errors.js';
+import { ConfigError, isStorageError, SmtpReplyError } from '../errors.js';
 import { silentLogger, type Logger } from '../log/logger.js';
 import { isLoopbackAddress } from '../protocol/address.js';
 import { realTimers, type Timers } from '../protocol/timers.js';
@@ -261,7 +261,7 @@ export class SmtpServer {
       ...(options.proxyProtocol === undefined
         ? {}
         : { useProxy: typeof options.proxyProtocol === 'boolean' ? options.proxyProtocol : [...options.proxyProtocol] }),
-      logger: this.#logger.level !== 'silent' ? smtpServerLogger(this.#logger, this.lmtp ? 'lmtp' : 'smtp', traceOn) : false,
+      logger: this.#logger.level !== 'silent' ? smtpServerLogger(this.#logger, traceOn) : false,
       onConnect: (session, cb) => this.#onConnect(session, cb),
       onSecure: (_socket, session, cb) => this.#onSecure(session, cb),
       onAuth: (auth, session, cb) => void this.#onAuth(auth, session).then((r) => cb(r.err, r.response)),
@@ -560,9 +560,10 @@ export class SmtpServer {
           replyOptions: this.#replyOptions(),
         });
         for (const result of delivered.results) {
-          if (!result.ok && result.error !== undefined) {
-            this.#logger.error({ err: result.error, queueId: message.queueId }, 'delivery failed');
-          }
+          if (result.ok || result.error === undefined) continue;
+          // A full mailbox or a big message is the user's business; anything else is a storage failure.
+          const expected = isStorageError(result.error, 'quota') || isStorageError(result.error, 'too-large');
+          this.#logger[expected ? 'info' : 'error']({ err: result.error, queueId: message.queueId }, 'delivery failed');
         }
         return delivered.results;
       }

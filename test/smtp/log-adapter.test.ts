@@ -11,7 +11,7 @@ function capture(level: 'trace' | 'info') {
       cb();
     },
   });
-  return { lines, adapter: smtpServerLogger(createLogger({ level, destination }), 'smtp') };
+  return { lines, adapter: smtpServerLogger(createLogger({ level, destination }).child({ proto: 'smtp' })) };
 }
 
 t.test('smtp-server levels become ours; fields are renamed; printf args formatted', async (t) => {
@@ -46,7 +46,7 @@ t.test('trace off: commands and replies are not logged, other events are', async
       cb();
     },
   });
-  const adapter = smtpServerLogger(createLogger({ level: 'trace', destination }), 'lmtp', false);
+  const adapter = smtpServerLogger(createLogger({ level: 'trace', destination }).child({ proto: 'lmtp' }), false);
   adapter.debug({ tnx: 'command' }, 'C:', 'LHLO x');
   adapter.info({ tnx: 'connection', host: '127.0.0.1' }, 'Connection from %s', 'x');
   t.match(lines, [{ proto: 'lmtp', msg: 'Connection from x' }]);
