@@ -12,8 +12,12 @@ import type { Logger } from '../log/logger.js';
 import type { TlsContextHolder } from '../protocol/tls.js';
 import type { MailStore } from '../storage/store.js';
 import { ConfigError } from '../errors.js';
+import { clientEndpoints } from '../http/client-settings.js';
+import { createHttpServer, type HealthReport } from '../http/server.js';
+import type { ServerMetrics } from '../http/server-metrics.js';
 import { createPop3Server } from '../pop3/server.js';
 import { createSmtpServer, type SmtpServer } from '../smtp/server.js';
+import { ObservedAuthenticator, ObservedStore, observePop3 } from './observe.js';
 
 export interface FrontendContext {
   readonly config: Config;
@@ -24,6 +28,12 @@ export interface FrontendContext {
   readonly logger: Logger;
   /** This front-end's listeners that are on, in table order. */
   readonly listeners: readonly { readonly name: ListenerName; readonly address: ListenAddress }[];
+  /** What /metrics shows; each front-end feeds it. */
+  readonly metrics: ServerMetrics;
+  /** Listeners the front-ends before this one bound (their real ports, for the client settings HTTP serves). */
+  readonly bound: readonly BoundListener[];
+  /** The /healthz checks (store writable, listeners up). */
+  readonly health: () => Promise<HealthReport>;
 }
 
 export interface BoundListener {
@@ -34,6 +44,8 @@ export interface BoundListener {
 
 export interface RunningFrontend {
   readonly bound: readonly BoundListener[];
+  /** True while every listener of this front-end accepts connections (for /healthz). */
+  isListening(): boolean;
   /** Stop accepting, let sessions finish their current command (limits.shutdownGraceSeconds), then drop them. */
   close(): Promise<void>;
 }
@@ -49,9 +61,9 @@ export interface Frontend {
 const pop3: Frontend = {
   name: 'pop3',
   listeners: ['pop3', 'pop3s'],
-  async start({ config, store, users, tls, logger, listeners }) {
+  async start({ config, store, users, tls, logger, listeners, metrics }) {
     const server = createPop3Server({
-      store,
+      store: new ObservedStore(store, metrics, 'pop3'),
       users,
       tls,
       logger,
@@ -67,12 +79,20 @@ const pop3: Frontend = {
         closeTimeoutMs: config.limits.shutdownGraceSeconds * 1000,
       },
     });
-    const close = () => server.close();
+    const unobserve = observePop3(server, metrics);
+    // Pop3Server has no listening state to read: up from start until close().
+    let isOpen = true;
+    const close = async () => {
+      isOpen = false;
+      await server.close();
+      unobserve();
+    };
     return startListeners(
       listeners,
       (name, address) => onEveryAddress(address, (port, host) => server.listen(port, host, { implicitTls: name === 'pop3s' })),
       close,
       close,
+      () => isOpen,
     );
   },
 };
@@ -88,7 +108,7 @@ const pop3: Frontend = {
 const smtp: Frontend = {
   name: 'smtp',
   listeners: ['smtp', 'submission', 'smtps', 'lmtp'],
-  async start({ config, store, users, tls, logger, listeners }) {
+  async start({ config, store, users, tls, logger, listeners, metrics }) {
     const servers: SmtpServer[] = [];
     const closeAll = async () => {
       await Promise.all(servers.map((server) => server.close()));
@@ -96,9 +116,11 @@ const smtp: Frontend = {
     return startListeners(
       listeners,
       (name, address) => {
+        metrics.delivered.touch({ proto: name });
+        metrics.bytesIn.touch({ proto: name });
         const server = createSmtpServer({
-          store,
-          users,
+          store: new ObservedStore(store, metrics, name),
+          users: new ObservedAuthenticator(users, metrics, name),
           tls,
           logger,
           localDomains: config.domains,
@@ -120,6 +142,7 @@ const smtp: Frontend = {
           },
         });
         servers.push(server);
+        metrics.addConnectionSource(name, () => server.connections);
         // A bare PORT: no host, so Node binds every address (IPv6 and IPv4 where it can).
         return server.listen(
           address.kind === 'unix'
@@ -131,11 +154,51 @@ const smtp: Frontend = {
       },
       closeAll,
       closeAll,
+      () => servers.every((server) => server.address() !== null),
     );
   },
 };
 
-export const FRONTENDS: readonly Frontend[] = [pop3, smtp];
+/**
+ * HTTP on `http`: autoconfig and autodiscover for clients, /healthz and
+ * /metrics for the operator (src/http/server.ts). Last in the table, so it
+ * advertises the ports the mail listeners really bound.
+ */
+const http: Frontend = {
+  name: 'http',
+  listeners: ['http'],
+  async start({ config, users, logger, listeners, metrics, bound, health }) {
+    const ports: Partial<Record<ListenerName, number>> = {};
+    for (const listener of bound) {
+      const port = Number(listener.address.slice(listener.address.lastIndexOf(':') + 1));
+      if (Number.isInteger(port) && port > 0) ports[listener.name] ??= port;
+    }
+    const server = createHttpServer({
+      endpoints: clientEndpoints(config, ports),
+      users,
+      metrics,
+      health,
+      adminNetworks: config.http.adminNetworks,
+      logger,
+      maxConnections: config.limits.maxConnections,
+      closeTimeoutMs: config.limits.shutdownGraceSeconds * 1000,
+    });
+    const removeSource = metrics.addConnectionSource('http', () => server.connectionCount);
+    const close = async () => {
+      await server.close();
+      removeSource();
+    };
+    return startListeners(
+      listeners,
+      (_name, address) => onEveryAddress(address, (port, host) => server.listen(port, host)),
+      close,
+      close,
+      () => server.isListening,
+    );
+  },
+};
+
+export const FRONTENDS: readonly Frontend[] = [pop3, smtp, http];
 
 type ListenOne = (name: ListenerName, address: ListenAddress) => Promise<AddressInfo | string>;
 
@@ -145,6 +208,7 @@ async function startListeners(
   listen: ListenOne,
   close: () => Promise<void>,
   abort: () => Promise<void>,
+  isListening: () => boolean,
 ): Promise<RunningFrontend> {
   const bound: BoundListener[] = [];
   try {
@@ -153,7 +217,7 @@ async function startListeners(
     await abort();
     throw err;
   }
-  return { bound, close };
+  return { bound, close, isListening };
 }
 
 /**

@@ -20,6 +20,9 @@ import { FRONTENDS, type BoundListener, type RunningFrontend } from '../frontend
 import { writeOut, type CliIo } from '../io.js';
 import { requireFolder, requireReadableFile } from '../preflight.js';
 import { listenForShutdown } from '../signals.js';
+import { ServerMetrics } from '../../http/server-metrics.js';
+import { healthReport } from '../health.js';
+import { listenForHangup, Reloader } from '../reload.js';
 import { configOptions, flagValues, type ConfigArgs } from './config-options.js';
 
 export const serveCommand: CommandModule<object, ConfigArgs> = {
@@ -76,7 +79,14 @@ async function runServer(
   });
   const running: RunningFrontend[] = [];
   let users: UserDatabase | undefined;
+  let stopHangup: (() => void) | undefined;
   let exitCode: number = EXIT.ok;
+  const metrics = new ServerMetrics();
+  metrics.addFsyncSource(() => store.stats().fsyncs);
+  const health = () =>
+    healthReport(config.root, () =>
+      running.flatMap((frontend) => frontend.bound.map((b) => ({ name: b.name, address: b.address, isUp: frontend.isListening() }))),
+    );
   try {
     users = await UserDatabase.load({
       file: config.users,
@@ -84,7 +94,20 @@ async function runServer(
       caseInsensitive: config.caseInsensitiveUsers,
       logger: logger.child({ component: 'users' }),
     });
+    users.onReload((event) => metrics.reloads.inc({ what: 'users', result: event.ok ? 'ok' : 'refused' }));
     await users.watch();
+    // SIGHUP: users and certificates re-read; connections stay (src/cli/reload.ts).
+    const { cert, key } = config.tls;
+    const reloader = new Reloader({
+      users,
+      tls: tls === undefined || cert === undefined || key === undefined ? undefined : { holder: tls, files: { certFile: cert, keyFile: key } },
+      logger,
+      metrics,
+    });
+    stopHangup = listenForHangup(() => {
+      logger.info({ signal: 'SIGHUP' }, 'reloading users and certificates');
+      void reloader.reload('SIGHUP');
+    });
 
     const claimed = new Set<ListenerName>();
     for (const frontend of FRONTENDS) {
@@ -96,7 +119,17 @@ async function runServer(
       if (listeners.length === 0) continue;
       try {
         running.push(
-          await frontend.start({ config, store, users, tls, logger, listeners }),
+          await frontend.start({
+            config,
+            store,
+            users,
+            tls,
+            logger,
+            listeners,
+            metrics,
+            bound: running.flatMap((started) => started.bound),
+            health,
+          }),
         );
       } catch (err) {
         throw listenError(err, listeners);
@@ -111,6 +144,7 @@ async function runServer(
     await writeOut(io.stdout, `${signal}: stopping\n`);
     logger.info({ signal }, 'stopping');
   } finally {
+    stopHangup?.();
     // Reverse order of start: no new sessions, sessions end (releasing their maildrops), then the parts they used.
     const results = await Promise.allSettled(running.map((frontend) => frontend.close()));
     if (users !== undefined) results.push(...(await Promise.allSettled([users.close()])));
@@ -137,7 +171,7 @@ function summaryLines(config: Config, bound: readonly BoundListener[], claimed: 
     if (!claimed.has(name)) lines.push(`${name} ${formatAddress(address)}: not built yet`);
   }
   if (isExampleConfig(config.configFile)) lines.push(...exampleLoginLines(bound));
-  lines.push('', 'Stop with Ctrl-C (SIGINT) or SIGTERM.');
+  lines.push('', 'Reload the users file and the certificate with SIGHUP.', 'Stop with Ctrl-C (SIGINT) or SIGTERM.');
   return lines;
 }
 
