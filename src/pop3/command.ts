@@ -52,6 +52,8 @@ export interface CommandContext<S extends Pop3State = Pop3State> {
    * Returns the octets of message data sent (stuffing excluded).
    */
   sendMessage(index: number, options?: OpenMessageOptions): Promise<number>;
+  /** Drop messages read ahead, once no read is in flight: QUIT calls it before UPDATE moves files. */
+  stopReadAhead(): Promise<void>;
   /** RETR sent message `index` whole: marked for Seen at UPDATE, counted, announced (event `retrieve`). */
   markRetrieved(index: number, octets: number): void;
   /** UPDATE committed these deletions (0-based): counted, announced (event `delete`). */

@@ -28,6 +28,10 @@ export interface Pop3Limits {
   readonly writeHighWaterMark: number;
   /** Messages up to this wire size are read whole before `+OK` and sent in the reply batch. */
   readonly smallMessageBytes: number;
+  /** RETR read-ahead (read-ahead.ts): most messages held or in flight; 0 turns it off. */
+  readonly readAheadMessages: number;
+  /** RETR read-ahead: most wire octets held or in flight. */
+  readonly readAheadBytes: number;
   /** How long a closing connection waits for the client's FIN. */
   readonly lingerMs: number;
 }
@@ -45,6 +49,8 @@ export const DEFAULT_POP3_LIMITS: Pop3Limits = Object.freeze({
   closeTimeoutMs: 10_000,
   writeHighWaterMark: 256 * 1024,
   smallMessageBytes: 128 * 1024,
+  readAheadMessages: 16,
+  readAheadBytes: 2 * 1024 * 1024,
   lingerMs: 2_000,
 });
 

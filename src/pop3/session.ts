@@ -7,7 +7,6 @@
  * no further command is buffered, so a pipelined session (RFC 2449
  * PIPELINING) is answered in order with few writes.
  */
-import type { Readable } from 'node:stream';
 import { Pop3Error, type Pop3ResponseCode } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import type { Authenticator } from '../auth/authenticator.js';
@@ -28,6 +27,7 @@ import { liveTotals } from './maildrop-view.js';
 import type { LoginDelay } from '../auth/login-delay.js';
 import type { LoginThrottle } from '../auth/throttle.js';
 import type { Pop3EventSink, SessionEndReason, SessionSummary } from './events.js';
+import { readAll, ReadAhead } from './read-ahead.js';
 
 export interface Pop3SessionDeps {
   readonly connection: Connection;
@@ -52,6 +52,10 @@ class ConnectionLostError extends Error {
 const UTF8 = new TextDecoder('utf-8', { fatal: true });
 const VERB = /^[A-Za-z0-9-]{1,16}$/;
 const LIST_BATCH_CHARS = 64 * 1024;
+/** `RETR n` as a pipelining client sends it. */
+const RETR_LINE = /^retr ([0-9]{1,9}) *$/i;
+/** How many following message numbers a served RETR reads ahead. */
+const SEQUENTIAL_READ_AHEAD = 2;
 
 export class Pop3Session implements CommandContext<Pop3State> {
   readonly #deps: Pop3SessionDeps;
@@ -70,6 +74,7 @@ export class Pop3Session implements CommandContext<Pop3State> {
   #retrievedCount = 0;
   #deletedCount = 0;
   #user: string | undefined;
+  #readAhead: ReadAhead | undefined;
 
   constructor(deps: Pop3SessionDeps) {
     this.#deps = deps;
@@ -142,19 +147,22 @@ export class Pop3Session implements CommandContext<Pop3State> {
     const info = state.maildrop.messages[index];
     if (info === undefined) throw new Error(`sendMessage: no message at index ${index}`);
     const isTop = options?.bodyLines !== undefined;
-    // Opened before any reply: a vanished file is still an -ERR (STYLE.md 5).
-    const stream = await state.maildrop.openMessage(index, options);
-    const first = isTop ? okLine('Top of message follows') : okLine(`${info.size} octets`);
     const stuffer = new DotStuffer();
-    try {
-      if (info.size <= this.#deps.config.limits.smallMessageBytes) {
-        // Read whole before +OK: a read error is still an -ERR, and the
-        // message joins the reply batch with the pipelined replies around it.
-        const body = await readAll(stream);
-        this.#reply(first);
-        this.#conn.write(stuffer.push(body));
-        this.#conn.write(stuffer.terminator());
-      } else {
+    const first = isTop ? okLine('Top of message follows') : okLine(`${info.size} octets`);
+    if (!isTop) this.#readAheadPipelined(state);
+    const readAhead = isTop ? undefined : this.#readAhead?.take(index);
+    if (readAhead !== undefined || info.size <= this.#deps.config.limits.smallMessageBytes) {
+      // Read whole before +OK (STYLE.md 5: a vanished file or a read error is
+      // still an -ERR), then the message joins the reply batch with the
+      // pipelined replies around it.
+      const body = await (readAhead ?? state.maildrop.openMessage(index, options).then(readAll));
+      this.#reply(first);
+      this.#conn.write(stuffer.push(body));
+      this.#conn.write(stuffer.terminator());
+    } else {
+      // Opened before +OK; then streamed with backpressure, never held whole.
+      const stream = await state.maildrop.openMessage(index, options);
+      try {
         this.#reply(first);
         this.#inMultiline = true;
         for await (const chunk of stream as AsyncIterable<Buffer>) {
@@ -163,9 +171,9 @@ export class Pop3Session implements CommandContext<Pop3State> {
         }
         this.#conn.write(stuffer.terminator());
         this.#inMultiline = false;
+      } finally {
+        stream.destroy();
       }
-    } finally {
-      stream.destroy();
     }
     if (!isTop && stuffer.inputBytes !== info.size) {
       // DESIGN.md invariant 5 broken by the store: the client got the true bytes; say so.
@@ -175,11 +183,47 @@ export class Pop3Session implements CommandContext<Pop3State> {
     return stuffer.inputBytes;
   }
 
+  /** Start reading the messages that RETRs already pipelined behind this one will ask for. */
+  #readAheadPipelined(state: TransactionState): void {
+    const wanted: number[] = [];
+    for (const line of this.#conn.peekLines()) {
+      const match = RETR_LINE.exec(line.toString('latin1'));
+      if (match === null) continue;
+      const index = Number(match[1]) - 1;
+      if (index >= 0 && index < state.maildrop.messages.length && !state.deleted.has(index)) wanted.push(index);
+    }
+    if (wanted.length > 0) this.#readAheadFor(state).start(wanted);
+  }
+
+  #readAheadFor(state: TransactionState): ReadAhead {
+    const limits = this.#deps.config.limits;
+    this.#readAhead ??= new ReadAhead(state.maildrop, {
+      maxMessages: limits.readAheadMessages,
+      maxBytes: limits.readAheadBytes,
+      maxMessageBytes: limits.smallMessageBytes,
+    });
+    return this.#readAhead;
+  }
+
+  async stopReadAhead(): Promise<void> {
+    const readAhead = this.#readAhead;
+    this.#readAhead = undefined;
+    await readAhead?.clear();
+  }
+
   /** RETR sent message `index` whole: Seen at UPDATE, counted, announced. */
   markRetrieved(index: number, octets: number): void {
     const state = this.#transaction();
     state.retrieved.add(index);
     this.#retrievedCount++;
+    if (this.#deps.config.limits.readAheadMessages > 0) {
+      // Most clients download in order: have the next ones ready.
+      const next: number[] = [];
+      for (let i = index + 1; i < state.maildrop.messages.length && next.length < SEQUENTIAL_READ_AHEAD; i++) {
+        if (!state.deleted.has(i)) next.push(i);
+      }
+      this.#readAheadFor(state).start(next);
+    }
     const info = state.maildrop.messages[index];
     this.#deps.events.emit('retrieve', {
       sessionId: this.#conn.id,
@@ -477,6 +521,7 @@ export class Pop3Session implements CommandContext<Pop3State> {
   }
 
   async #releaseMaildrop(): Promise<void> {
+    await this.stopReadAhead();
     const state = this.#state;
     switch (state.name) {
       case 'AUTHORIZATION':
@@ -510,12 +555,3 @@ export class Pop3Session implements CommandContext<Pop3State> {
   }
 }
 
-async function readAll(stream: Readable): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let length = 0;
-  for await (const chunk of stream as AsyncIterable<Buffer>) {
-    chunks.push(chunk);
-    length += chunk.length;
-  }
-  return chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, length);
-}

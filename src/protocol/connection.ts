@@ -110,6 +110,11 @@ export class Connection {
     return this.#reader.hasBufferedLine;
   }
 
+  /** Complete command lines already received and not yet read (see LineReader.peekLines). */
+  peekLines(): Buffer[] {
+    return this.#stashed === undefined ? this.#reader.peekLines() : [];
+  }
+
   /** The longest line accepted from now on (SASL responses may be longer than commands). */
   set maxLineLength(octets: number) {
     this.#reader.maxLineLength = octets;

@@ -83,6 +83,17 @@ export class LineReader {
     return this.#queue.length > 0;
   }
 
+  /**
+   * The complete lines already buffered, in order, without taking them
+   * (a session may prepare for pipelined commands, e.g. read ahead the
+   * messages pipelined RETRs will ask for). Views: do not keep or change them.
+   */
+  peekLines(): Buffer[] {
+    const lines: Buffer[] = [];
+    for (const event of this.#queue) if (event.kind === 'line') lines.push(event.line);
+    return lines;
+  }
+
   /** True once the source ended (EOF or close) and every buffered line was taken. */
   get isDone(): boolean {
     return this.#ended && this.#queue.length === 0;

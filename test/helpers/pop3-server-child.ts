@@ -14,19 +14,32 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { MaildirStore } from '../../src/storage/maildir/maildir-store.ts';
+import { MemoryStore } from '../../src/storage/memory-store.ts';
 import { UserDatabase } from '../../src/auth/user-db.ts';
 import { createPop3Server } from '../../src/pop3/server.ts';
 import { LoginThrottle } from '../../src/auth/throttle.ts';
 
 interface ChildConfig {
+  /** The Maildir tree; or, with `memory`, nothing is read from disk. */
   readonly root: string;
+  /** Serve a MemoryStore holding `count` messages of `size` octets for each user (the protocol's own ceiling). */
+  readonly memory?: { readonly count: number; readonly size: number };
   readonly users: readonly (readonly [string, string])[];
   readonly host?: string;
   readonly writeHighWaterMark?: number;
 }
 
 const config = JSON.parse(process.argv[2] ?? '{}') as ChildConfig;
-const store = await MaildirStore.open({ root: config.root, hostname: 'bench.example' });
+const store = config.memory === undefined ? await MaildirStore.open({ root: config.root, hostname: 'bench.example' }) : seeded(config.memory);
+
+function seeded({ count, size }: { count: number; size: number }): MemoryStore {
+  const memory = new MemoryStore({ hostname: 'bench.example' });
+  const body = `${'x'.repeat(75)}\n`.repeat(Math.max(1, Math.floor(size / 76)));
+  for (const [name] of config.users) {
+    for (let i = 0; i < count; i++) memory.seed(name, `From: a@example.org\nSubject: m ${i}\n\n${body}`);
+  }
+  return memory;
+}
 const users = UserDatabase.fromEntries(
   config.users.map(([name, password]) => ({ name, password: `{PLAIN}${password}` })),
   { dummyHash: '{PLAIN}x' },

@@ -23,6 +23,7 @@ export const quit = defineCommand({
         ctx.ok(SIGN_OFF);
         return;
       case 'TRANSACTION': {
+        await ctx.stopReadAhead();
         const update = { deleted: new Set(state.deleted), retrieved: new Set(state.retrieved) };
         ctx.transition({ name: 'UPDATE', user: state.user, maildrop: state.maildrop, ...update });
         try {
