@@ -443,6 +443,9 @@ export class Pop3Session implements CommandContext<Pop3State> {
           return assertNever(event);
       }
       if (this.#closeAfterReply) return this.#endReason ?? 'quit';
+      // A client that pipelines without reading our replies must not make
+      // us queue them without bound: wait until it reads (or time out).
+      await this.#drainIfNeeded();
     }
   }
 

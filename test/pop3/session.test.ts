@@ -322,3 +322,49 @@ t.test('trace: false keeps commands out of a debug log', async (t) => {
   t.notOk(log.messages().some((m) => m.startsWith('C: ') || m.startsWith('S: ')));
   t.ok(log.messages().includes('session end'));
 });
+
+t.test('a client that sends commands but never reads the replies is waited for, then dropped', async (t) => {
+  const timers = new ManualTimers();
+  const h = await startPop3(t, { kind: 'memory', server: { timers, limits: { writeHighWaterMark: 16 * 1024 } } });
+  const { client } = await h.connect();
+  client.socket.pause();
+  const ended = h.sessionEnd();
+  const batch = 'CAPA\r\n'.repeat(2000);
+  // Write until the server stops taking our input or waits for us to read.
+  for (let i = 0; i < 1000 && timers.active('drain') === 0; i++) {
+    if (!client.socket.write(batch)) await new Promise((resolve) => setImmediate(resolve));
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  await timers.waitFor('drain');
+  timers.fire('drain');
+  t.equal((await ended).reason, 'error', 'dropped after the write stall');
+});
+
+t.test('random input never crashes the server; the next session works', async (t) => {
+  const h = await startPop3(t, { kind: 'memory', mail: { alice: messages(3) }, server: { limits: { maxBadCommands: 1_000_000 } } });
+  let seed = 7;
+  const rand = (n: number): number => {
+    seed = (seed * 1103515245 + 12345) % 2147483648;
+    return seed % n;
+  };
+  const verbs = ['USER', 'PASS', 'APOP', 'AUTH', 'STAT', 'LIST', 'RETR', 'DELE', 'NOOP', 'RSET', 'TOP', 'UIDL', 'CAPA', 'STLS', 'UTF8', 'XYZ', ''];
+  const junk = ['1', '0', '-1', '99999999999999999999', 'alice', 'secret', 'PLAIN', '*', '=', '\u0000', '\u00ff\u00fe', ' ', 'AGFsaWNlAHNlY3JldA==', '\t', '.', '..'];
+  for (let round = 0; round < 20; round++) {
+    const { client } = await h.connect();
+    const lines: string[] = [];
+    for (let i = 0; i < 50; i++) {
+      const verb = verbs[rand(verbs.length)] as string;
+      const args = Array.from({ length: rand(4) }, () => junk[rand(junk.length)]).join(' ');
+      lines.push(rand(10) === 0 ? `${verb}${args}` : `${verb} ${args}`);
+    }
+    if (round % 2 === 0) lines.splice(rand(lines.length), 0, 'USER alice', 'PASS secret');
+    client.sendRaw(Buffer.concat([Buffer.from(lines.join(rand(2) === 0 ? '\r\n' : '\n'), 'latin1'), Buffer.from([0x0d, 0x0a])]));
+    const ended = h.sessionEnd();
+    client.end();
+    await ended;
+  }
+  const client = await h.login();
+  client.send('STAT');
+  await client.expect(/^\+OK \d+ \d+$/);
+  t.pass('still serving');
+});
