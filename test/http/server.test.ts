@@ -5,47 +5,17 @@
  * codes, /metrics format, and bad requests.
  */
 import t, { type Test } from 'tap';
-import { request } from 'node:http';
 import * as path from 'node:path';
 import { UserDatabase } from '../../src/auth/user-db.js';
 import { loadConfig } from '../../src/config/load.js';
 import { clientEndpoints } from '../../src/http/client-settings.js';
 import { createHttpServer, type HealthReport, type HttpServerOptions } from '../../src/http/server.js';
 import { ServerMetrics } from '../../src/http/server-metrics.js';
+import { fetchFrom } from '../helpers/http-client.js';
 import { child, childrenNamed, leaves, parseXml, type XmlElement } from '../helpers/http-xml.js';
 
 const RESPONSE_NS = 'http://schemas.microsoft.com/exchange/autodiscover/responseschema/2006';
 const OUTLOOK_NS = 'http://schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a';
-
-interface Reply {
-  readonly status: number;
-  readonly headers: Readonly<Record<string, string | string[] | undefined>>;
-  readonly body: string;
-}
-
-function fetchFrom(port: number, method: string, target: string, options: { body?: string; localAddress?: string; headers?: Record<string, string> } = {}): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const req = request(
-      {
-        host: '127.0.0.1',
-        port,
-        method,
-        path: target,
-        headers: { ...(options.body === undefined ? {} : { 'content-type': 'text/xml' }), ...options.headers },
-        ...(options.localAddress === undefined ? {} : { localAddress: options.localAddress }),
-        agent: false,
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (chunk: Buffer) => chunks.push(chunk));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
-        res.on('error', reject);
-      },
-    );
-    req.on('error', reject);
-    req.end(options.body);
-  });
-}
 
 const HEALTHY: HealthReport = { ok: true, checks: [{ name: 'store', ok: true, detail: '/srv/mail is writable' }] };
 

@@ -1,0 +1,123 @@
+/**
+ * /metrics moving with real traffic: a `maildird serve` child on a
+ * temporary tree, real SMTP and POP3 sessions over sockets, and the
+ * counters read back from its HTTP listener. Waits on replies and on the
+ * counters themselves, never on time.
+ */
+import t from 'tap';
+import { LineClient } from '../helpers/pop3-client.js';
+import { ServeProcess, portOf } from '../helpers/cli-run.js';
+import { fetchFrom, parseMetrics } from '../helpers/http-client.js';
+
+const MSG = 'From: bob@example.org\nTo: alice@example.org\nSubject: first\n\nHello.\n';
+const NAME = '1700000000.M1P1.host';
+
+async function scrape(port: number): Promise<Map<string, number>> {
+  const reply = await fetchFrom(port, 'GET', '/metrics');
+  if (reply.status !== 200) throw new Error(`/metrics answered ${reply.status}`);
+  return parseMetrics(reply.body);
+}
+
+/** Scrape until `check` holds (the server counts a session's end just after the client sees it): bounded, no sleeps. */
+async function scrapeUntil(port: number, check: (m: Map<string, number>) => boolean): Promise<Map<string, number>> {
+  let metrics = await scrape(port);
+  for (let i = 0; i < 200 && !check(metrics); i++) metrics = await scrape(port);
+  return metrics;
+}
+
+async function send(port: number, rcpts: readonly string[], body: string, auth?: string): Promise<void> {
+  const client = await LineClient.connect(port);
+  await client.expect(/^220 /);
+  client.send('EHLO client.example.net');
+  while (!/^250 /.test(await client.line()));
+  if (auth !== undefined) await client.command(`AUTH PLAIN ${auth}`, /^535 /);
+  await client.command('MAIL FROM:<bob@example.net>', /^250 /);
+  for (const rcpt of rcpts) await client.command(`RCPT TO:<${rcpt}>`, /^250 /);
+  await client.command('DATA', /^354 /);
+  await client.command(`${body}\r\n.`, /^250 /);
+  await client.command('QUIT', /^221 /);
+}
+
+t.test('counters move with real SMTP and POP3 traffic', async (t) => {
+  const dir = t.testdir({
+    'maildird.json': JSON.stringify({
+      domains: ['example.org'],
+      listeners: { pop3: '127.0.0.1:0', smtp: '127.0.0.1:0', http: '127.0.0.1:0' },
+    }),
+    passwd: 'alice:{PLAIN}wonder\nbob:{PLAIN}builder\n',
+    mail: { alice: { cur: {}, new: { [NAME]: MSG }, tmp: {} } },
+  });
+  const serve = ServeProcess.start([], { cwd: dir });
+  t.teardown(() => serve.stop('SIGKILL'));
+  const lines = await serve.ready();
+  const port = (name: string) => portOf(lines.find((l) => l.name === name)?.address ?? ':0');
+  const http = port('http');
+
+  const before = await scrape(http);
+  t.equal(before.get('maildird_messages_delivered_total{proto="smtp"}'), 0);
+  t.equal(before.get('maildird_auth_failures_total{proto="pop3"}'), 0);
+  t.equal(before.get('maildird_auth_failures_total{proto="smtp"}'), 0);
+  t.equal(before.get('maildird_messages_retrieved_total'), 0);
+  t.equal(before.get('maildird_delivery_duration_seconds_count{proto="smtp"}'), undefined, 'no delivery observed yet');
+  const fsyncsBefore = before.get('maildird_store_fsyncs_total') ?? Number.NaN;
+
+  // SMTP: one message to two users, one to alice alone, and a failed AUTH on loopback.
+  const body = 'Subject: over smtp\r\n\r\nsecond message';
+  await send(port('smtp'), ['alice@example.org', 'bob@example.org'], body, Buffer.from('\0alice\0wrong').toString('base64'));
+  await send(port('smtp'), ['alice@example.org'], body);
+  const afterSmtp = await scrape(http);
+  t.equal(afterSmtp.get('maildird_messages_delivered_total{proto="smtp"}'), 3, 'one copy per recipient');
+  t.equal(afterSmtp.get('maildird_delivery_duration_seconds_count{proto="smtp"}'), 2, 'one latency per message');
+  t.equal(afterSmtp.get('maildird_delivery_duration_seconds_bucket{proto="smtp",le="+Inf"}'), 2);
+  t.ok((afterSmtp.get('maildird_received_bytes_total{proto="smtp"}') ?? 0) >= 2 * (body.length + 2), 'content octets counted');
+  t.equal(afterSmtp.get('maildird_auth_failures_total{proto="smtp"}'), 1);
+  t.equal(afterSmtp.get('maildird_commands_total{proto="smtp",command="AUTH",result="error"}'), 1);
+  t.ok((afterSmtp.get('maildird_store_fsyncs_total') ?? 0) >= fsyncsBefore + 2 * 2, 'fsyncs from the store: file and folder per delivery at least');
+
+  // POP3: a wrong password, a login, a second session refused on the lock, RETR, DELE and QUIT.
+  const wrong = await LineClient.connect(port('pop3'));
+  await wrong.expect(/^\+OK /);
+  await wrong.command('USER alice', /^\+OK/);
+  await wrong.command('PASS nope', /^-ERR \[AUTH\]/);
+  await wrong.command('QUIT', /^\+OK/);
+
+  const client = await LineClient.connect(port('pop3'));
+  await client.expect(/^\+OK /);
+  await client.command('USER alice', /^\+OK/);
+  await client.command('PASS wonder', /^\+OK/);
+  const open = await scrapeUntil(http, (m) => m.get('maildird_connections_open{proto="pop3"}') === 1);
+  t.equal(open.get('maildird_connections_open{proto="pop3"}'), 1, 'the open session is counted');
+
+  const second = await LineClient.connect(port('pop3'));
+  await second.expect(/^\+OK /);
+  await second.command('USER alice', /^\+OK/);
+  await second.command('PASS wonder', /^-ERR \[IN-USE\]/);
+  await second.command('QUIT', /^\+OK/);
+
+  await client.command('STAT', /^\+OK 3 /);
+  await client.command('RETR 1', /^\+OK/);
+  await client.lines();
+  await client.command('RETR 2', /^\+OK/);
+  await client.lines();
+  await client.command('DELE 1', /^\+OK/);
+  await client.command('QUIT', /^\+OK/);
+
+  const after = await scrapeUntil(
+    http,
+    (m) => m.get('maildird_connections_closed_total{proto="pop3"}') === 3 && m.get('maildird_connections_open{proto="pop3"}') === 0,
+  );
+  t.equal(after.get('maildird_connections_closed_total{proto="pop3"}'), 3);
+  t.equal(after.get('maildird_connections_open{proto="pop3"}'), 0);
+  t.equal(after.get('maildird_auth_failures_total{proto="pop3"}'), 1);
+  t.equal(after.get('maildird_commands_total{proto="pop3",command="PASS",result="error"}'), 1);
+  t.equal(after.get('maildird_commands_total{proto="pop3",command="PASS",result="ok"}'), 1);
+  t.equal(after.get('maildird_logins_total{proto="pop3"}'), 1);
+  t.equal(after.get('maildird_lock_contention_total'), 1, 'the second session met the lock');
+  t.equal(after.get('maildird_messages_retrieved_total'), 2);
+  t.equal(after.get('maildird_commands_total{proto="pop3",command="RETR",result="ok"}'), 2);
+  t.equal(after.get('maildird_messages_deleted_total'), 1);
+  t.ok((after.get('maildird_sent_bytes_total{proto="pop3"}') ?? 0) > MSG.length, 'octets sent over POP3');
+  t.equal(after.get('maildird_messages_delivered_total{proto="smtp"}'), 3, 'unchanged by POP3');
+
+  t.equal((await serve.stop()).code, 0);
+});
