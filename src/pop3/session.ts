@@ -318,7 +318,7 @@ export class Pop3Session implements CommandContext<Pop3State> {
         case 'line-timeout':
         case 'shutdown':
         case 'eof':
-          this.#endReason = event.kind;
+          this.#endReason = this.#ending(event.kind);
           this.#closeAfterReply = true;
           return undefined;
         default:
@@ -429,16 +429,10 @@ export class Pop3Session implements CommandContext<Pop3State> {
           this.#badCommand();
           break;
         case 'idle-timeout':
-          this.err('Disconnected for inactivity');
-          return 'idle-timeout';
         case 'line-timeout':
-          this.err('Command line not finished in time');
-          return 'line-timeout';
         case 'shutdown':
-          this.err('Server shutting down', 'SYS/TEMP');
-          return 'shutdown';
         case 'eof':
-          return 'eof';
+          return this.#ending(event.kind);
         default:
           return assertNever(event);
       }
@@ -485,6 +479,26 @@ export class Pop3Session implements CommandContext<Pop3State> {
       this.#reply(toPop3Reply(err, this.#log));
       if (err instanceof Pop3SyntaxError) this.#badCommand();
     }
+  }
+
+  /** Say why the session ends (a read ended by a timer or a shutdown; EOF needs no words). */
+  #ending(kind: 'idle-timeout' | 'line-timeout' | 'shutdown' | 'eof'): SessionEndReason {
+    switch (kind) {
+      case 'idle-timeout':
+        this.err('Disconnected for inactivity');
+        break;
+      case 'line-timeout':
+        this.err('Command line not finished in time');
+        break;
+      case 'shutdown':
+        this.err('Server shutting down', 'SYS/TEMP');
+        break;
+      case 'eof':
+        break;
+      default:
+        return assertNever(kind);
+    }
+    return kind;
   }
 
   #badCommand(): void {

@@ -2,6 +2,7 @@ import t from 'tap';
 import { createHmac } from 'node:crypto';
 import { messages, startPop3, TEST_CA, TEST_TLS } from '../../helpers/pop3-harness.ts';
 import { captureLogger } from '../../helpers/maildir-tree.ts';
+import { ManualTimers } from '../../helpers/pop3-timers.ts';
 
 const b64 = (s: string): string => Buffer.from(s, 'utf8').toString('base64');
 const unb64 = (s: string): string => Buffer.from(s, 'base64').toString('utf8');
@@ -124,4 +125,24 @@ t.test('a long SASL response line is accepted up to its own limit', async (t) =>
   const { client } = await h.connect();
   await client.command('AUTH PLAIN', '+ ');
   await client.command(b64(`\0erin\0${long}`), /^\+OK Logged in/);
+});
+
+t.test('a timeout or a shutdown in the middle of an exchange is answered and ends the session', async (t) => {
+  const timers = new ManualTimers();
+  const h = await startPop3(t, { kind: 'memory', server: { timers } });
+  const { client } = await h.connect();
+  const ended = h.sessionEnd();
+  await client.command('AUTH PLAIN', '+ ');
+  await timers.waitFor('idle');
+  timers.fire('idle');
+  await client.expect('-ERR Disconnected for inactivity');
+  await client.closed();
+  t.equal((await ended).reason, 'idle-timeout');
+  const second = await h.connect();
+  const secondEnded = h.sessionEnd();
+  await second.client.command('AUTH LOGIN', /^\+ /);
+  const closing = h.server.close();
+  await second.client.expect('-ERR [SYS/TEMP] Server shutting down');
+  await closing;
+  t.equal((await secondEnded).reason, 'shutdown');
 });

@@ -61,3 +61,14 @@ t.test('maildir: a failed UPDATE answers -ERR [SYS/TEMP] and deletes nothing', a
   await again.command('STAT', '+OK 2 82');
   t.notOk(h.events.some((e) => e.name === 'delete'));
 });
+
+t.test('maildir, deletion mode expunge: DELE + QUIT unlinks, no Trash', async (t) => {
+  const h = await startPop3(t, { kind: 'maildir', mail: { alice: messages(2) }, maildir: { deletionMode: 'expunge' } });
+  const client = await h.login();
+  await client.command('DELE 2', /^\+OK/);
+  await client.command('QUIT', /^\+OK .*\(1 message deleted\)$/);
+  await client.closed();
+  const user = join(h.root as string, 'alice');
+  t.equal(readdirSync(join(user, 'new')).length, 1);
+  t.notOk(existsSync(join(user, '.Trash', 'cur')) && readdirSync(join(user, '.Trash', 'cur')).length > 0, 'nothing in Trash');
+});
