@@ -4,8 +4,9 @@
  */
 import type { CommandModule } from 'yargs';
 import { checkCommand } from './commands/check.js';
+import { clientConfigCommand } from './commands/client-config.js';
 import { configCommand } from './commands/config.js';
 import { serveCommand } from './commands/serve.js';
 import { userCommand } from './commands/user.js';
 
-export const commands = [serveCommand, userCommand, checkCommand, configCommand] as readonly CommandModule<object, object>[];
+export const commands = [serveCommand, userCommand, checkCommand, configCommand, clientConfigCommand] as readonly CommandModule<object, object>[];
