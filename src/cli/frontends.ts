@@ -142,7 +142,8 @@ const smtp: Frontend = {
           },
         });
         servers.push(server);
-        metrics.addConnectionSource(name, () => server.connections);
+        // smtp-server reports no connection ends: open connections only (see observe.ts).
+        metrics.addConnectionSource(name, () => server.connections, { countsClosed: false, hasLogins: name !== 'lmtp' });
         // A bare PORT: no host, so Node binds every address (IPv6 and IPv4 where it can).
         return server.listen(
           address.kind === 'unix'
@@ -183,7 +184,7 @@ const http: Frontend = {
       maxConnections: config.limits.maxConnections,
       closeTimeoutMs: config.limits.shutdownGraceSeconds * 1000,
     });
-    const removeSource = metrics.addConnectionSource('http', () => server.connectionCount);
+    const removeSource = metrics.addConnectionSource('http', () => server.connectionCount, { hasLogins: false });
     const close = async () => {
       await server.close();
       removeSource();

@@ -78,8 +78,6 @@ export class ObservedStore implements MailStore {
     this.#metrics = metrics;
     this.#proto = proto;
     this.#now = now;
-    metrics.delivered.touch({ proto });
-    metrics.bytesIn.touch({ proto });
   }
 
   async openMaildrop(user: MailUser): Promise<Maildrop> {

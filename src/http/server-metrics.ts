@@ -109,16 +109,23 @@ export class ServerMetrics {
 
   /**
    * Count the open connections of a running server under `proto` (read at
-   * each scrape), and show its counters at 0 from the start. Returns the
-   * function that stops counting it (the server closed).
+   * each scrape), and show its counters at 0 from the start: closed
+   * connections where the server reports them, logins and failures for a
+   * protocol with logins. Returns the function that stops counting it.
    */
-  addConnectionSource(proto: string, open: Sampler): () => void {
+  addConnectionSource(
+    proto: string,
+    open: Sampler,
+    options: { readonly hasLogins?: boolean; readonly countsClosed?: boolean } = {},
+  ): () => void {
     const list = this.#open.get(proto) ?? [];
     list.push(open);
     this.#open.set(proto, list);
-    this.connectionsClosed.touch({ proto });
-    this.authFailures.touch({ proto });
-    this.logins.touch({ proto });
+    if (options.countsClosed ?? true) this.connectionsClosed.touch({ proto });
+    if (options.hasLogins ?? true) {
+      this.authFailures.touch({ proto });
+      this.logins.touch({ proto });
+    }
     return () => {
       const index = list.indexOf(open);
       if (index >= 0) list.splice(index, 1);

@@ -79,7 +79,10 @@ export class HttpServer {
     if (options.maxConnections !== undefined && options.maxConnections > 0) this.#server.maxConnections = options.maxConnections;
     this.#server.on('connection', (socket: Socket) => {
       this.#sockets.add(socket);
-      socket.once('close', () => this.#sockets.delete(socket));
+      socket.once('close', () => {
+        this.#sockets.delete(socket);
+        options.metrics.connectionsClosed.inc({ proto: 'http' });
+      });
     });
     this.#server.on('clientError', (err, socket) => {
       this.#logger.debug({ err: err.message }, 'bad HTTP request');
