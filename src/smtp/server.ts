@@ -13,6 +13,7 @@
  *   lmtp        { lmtp: true, authOffered: 'never' }
  */
 import { randomBytes } from 'node:crypto';
+import { reverse as dnsReverse } from 'node:dns';
 import type { AddressInfo, ListenOptions } from 'node:net';
 import { Readable } from 'node:stream';
 import type { SecureContext } from 'node:tls';
@@ -257,7 +258,7 @@ export class SmtpServer {
       closeTimeout: limits.closeTimeoutMs,
       maxCommandLength: Math.max(limits.maxLineLength - 2, 510),
       disableReverseLookup: options.reverseLookup === false,
-      ...(options.resolver === undefined ? {} : { resolver: options.resolver }),
+      resolver: localFirstResolver(options.resolver),
       ...(options.proxyProtocol === undefined
         ? {}
         : { useProxy: typeof options.proxyProtocol === 'boolean' ? options.proxyProtocol : [...options.proxyProtocol] }),
@@ -351,7 +352,9 @@ export class SmtpServer {
   #onConnect(session: SMTPServerSession, cb: (err?: Error | null) => void): void {
     const connection = this.#connection(session);
     const perIp = this.#limits.maxConnectionsPerIp;
-    if (connection !== undefined && perIp > 0 && this.#core.connectionsFrom(connection.acceptedFrom) > perIp) {
+    // A Unix socket (LMTP from the local MTA) has no address to count by.
+    const from = connection?.acceptedFrom ?? '';
+    if (from !== '' && perIp > 0 && this.#core.connectionsFrom(from) > perIp) {
       this.#logger.info({ cid: session.id, remote: session.remoteAddress }, 'refused: too many connections from this address');
       cb(toServerError(replyOf(REPLIES.tooManyFromAddress)));
       return;
@@ -637,6 +640,22 @@ function toResults(result: MessageResult, count: number): RecipientResult[] {
     const reply = result[i];
     return reply === undefined ? { ok: true } : { ok: false, reply: toSmtpReply(reply) };
   });
+}
+
+/**
+ * Reverse DNS for Received headers, without asking DNS about this host:
+ * loopback clients are `localhost`, a Unix socket has no address (smtp-server
+ * would otherwise log a failed lookup for each LMTP connection).
+ */
+function localFirstResolver(custom: SMTPServerResolver | undefined): SMTPServerResolver {
+  return {
+    reverse(ip, callback) {
+      if (ip === '') return callback(null, []);
+      if (isLoopbackAddress(ip)) return callback(null, ['localhost']);
+      if (custom !== undefined) return custom.reverse(ip, callback);
+      dnsReverse(ip, (err, hostnames) => callback(err, hostnames));
+    },
+  };
 }
 
 function sessionInfo(session: SMTPServerSession): SessionInfo {

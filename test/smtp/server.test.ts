@@ -7,7 +7,8 @@ import { createLogger } from '../../src/log/logger.js';
 import { SmtpReplyError } from '../../src/errors.js';
 import { LoginThrottle } from '../../src/auth/throttle.js';
 import { MemoryStore } from '../../src/storage/memory-store.js';
-import { codeOf, type SmtpTestClient } from '../helpers/smtp-client.js';
+import { join } from 'node:path';
+import { codeOf, SmtpTestClient } from '../helpers/smtp-client.js';
 import { delivered, startSmtp, splitTrace, testUsers } from '../helpers/smtp-setup.js';
 import { createSmtpServer } from '../../src/smtp/server.js';
 
@@ -313,12 +314,38 @@ t.test('LMTP: LHLO, one reply per recipient after DATA', async (t) => {
   t.match(splitTrace(alice[0]?.[1] ?? Buffer.alloc(0)).received, /with LMTP\n/);
 });
 
+t.test('reverse DNS for Received: loopback is localhost without asking DNS; others through the resolver', async (t) => {
+  const asked: string[] = [];
+  const h = await startSmtp(t, {
+    reverseLookup: true,
+    proxyProtocol: true,
+    resolver: {
+      reverse(ip, cb) {
+        asked.push(ip);
+        cb(null, ['client.remote.example']);
+      },
+    },
+  });
+  // With the PROXY protocol on, every client says where it is.
+  for (const preamble of ['PROXY TCP4 127.0.0.1 127.0.0.1 40000 25\r\n', REMOTE]) {
+    const c = await h.connect({ preamble });
+    await c.ehlo('helo.example');
+    c.write('MAIL FROM:<s@remote.example>\r\nRCPT TO:<alice@example.org>\r\nDATA\r\nSubject: rdns\r\n\r\nx\r\n.\r\n');
+    t.same((await c.replies(4)).map(codeOf), ['250 2.1.0', '250 2.1.5', '354', '250 2.0.0']);
+    await c.quit();
+  }
+  t.same(asked, ['203.0.113.7'], 'DNS is asked about the remote client only');
+  const received = (await delivered(h.root ?? '', 'alice')).map(([, b]) => splitTrace(b).received.split('\n')[0]).sort();
+  t.same(received, [
+    'Received: from helo.example (client.remote.example [203.0.113.7])',
+    'Received: from helo.example (localhost [127.0.0.1])',
+  ]);
+});
+
 t.test('LMTP on a Unix socket (Postfix lmtp:unix:...)', async (t) => {
-  const { join } = await import('node:path');
-  const { SmtpTestClient } = await import('../helpers/smtp-client.js');
   const h = await startSmtp(t, { lmtp: true, authOffered: 'never' });
   const path = join(h.root ?? '', 'lmtp.sock');
-  const unix = createSmtpServer({ store: h.store, users: testUsers(), localDomains: ['example.org'], lmtp: true, authOffered: 'never', reverseLookup: false });
+  const unix = createSmtpServer({ store: h.store, users: testUsers(), localDomains: ['example.org'], lmtp: true, authOffered: 'never' });
   t.teardown(() => unix.close());
   t.equal(await unix.listen({ path }), path);
   const c = await SmtpTestClient.connect(path);
