@@ -2,6 +2,7 @@ import t from 'tap';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { UserDatabase } from '../../src/auth/user-db.js';
+import { MemoryStore } from '../../src/storage/memory-store.js';
 import { summarise } from '../../src/smtp/delivery.js';
 import { REPLIES, replyOf } from '../../src/smtp/replies.js';
 import { FsRecorder } from '../helpers/fs-recorder.js';
@@ -99,6 +100,31 @@ t.test('over quota: 552 5.2.2 (or 452 4.2.2 when configured); LMTP answers per r
   t.equal((await delivered(lmtp.root ?? '', 'alice')).length, 1);
   t.equal((await delivered(lmtp.root ?? '', 'bob')).length, 1);
   t.same(await allFiles(lmtp.root ?? '', 'tiny'), []);
+});
+
+t.test('on MemoryStore too: quota, too-large and per-recipient LMTP replies, nothing stored for refusals', async (t) => {
+  const store = new MemoryStore({ hostname: 'test' });
+  const big = `Subject: big\r\n\r\n${'x'.repeat(2000)}\r\n`;
+  const h = await startSmtp(t, { store, users: quotaUsers() });
+  const c = await h.connect();
+  await c.ehlo();
+  t.same(await transaction(c, ['tiny@example.org'], big, 1), ['250 2.1.0', '250 2.1.5', '354', '552 5.2.2']);
+  await c.quit();
+  const l = await (await startSmtp(t, { store, users: quotaUsers(), lmtp: true, authOffered: 'never', limits: { maxMessageBytes: 5000 } })).connect();
+  await l.command('LHLO mta.example');
+  t.same(
+    await transaction(l, ['alice@example.org', 'tiny@example.org', 'bob@example.org'], big, 3),
+    ['250 2.1.0', '250 2.1.5', '250 2.1.5', '250 2.1.5', '354', '250 2.0.0', '552 5.2.2', '250 2.0.0'],
+  );
+  t.same(
+    await transaction(l, ['alice@example.org', 'bob@example.org'], `Subject: x\r\n\r\n${'y'.repeat(6000)}\r\n`, 2),
+    ['250 2.1.0', '250 2.1.5', '250 2.1.5', '354', '552 5.3.4', '552 5.3.4'],
+  );
+  await l.quit();
+  t.same(
+    ['alice', 'bob', 'tiny'].map((u) => store.messages(u).length),
+    [1, 1, 0],
+  );
 });
 
 t.test('LMTP: a message refused as a whole gets one reply per recipient', async (t) => {
