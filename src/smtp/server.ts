@@ -223,8 +223,7 @@ export class SmtpServer {
 
     const limits = this.#limits;
     const traceOn = options.trace ?? true;
-    const authMethods = ['PLAIN', 'LOGIN'];
-    if (options.users.hasSharedSecrets()) authMethods.push('CRAM-MD5');
+    const authMethods = this.#authMethods();
     const serverOptions: SMTPServerOptions = {
       name: this.#hostname,
       ...(options.banner === undefined ? {} : { banner: options.banner }),
@@ -349,6 +348,11 @@ export class SmtpServer {
     session.disabledCommands = this.#isAuthOffered(session) ? [...this.#serverDisabled] : [...this.#serverDisabled, 'AUTH'];
   }
 
+  /** CRAM-MD5 only while some user has a PLAIN secret (the users file may have been reloaded). */
+  #authMethods(): string[] {
+    return this.#options.users.hasSharedSecrets() ? ['PLAIN', 'LOGIN', 'CRAM-MD5'] : ['PLAIN', 'LOGIN'];
+  }
+
   #onConnect(session: SMTPServerSession, cb: (err?: Error | null) => void): void {
     const connection = this.#connection(session);
     const perIp = this.#limits.maxConnectionsPerIp;
@@ -360,6 +364,7 @@ export class SmtpServer {
       return;
     }
     this.#applyCommandSet(session);
+    this.#core.options.authMethods = this.#authMethods();
     cb();
   }
 

@@ -7,6 +7,7 @@ import { createLogger } from '../../src/log/logger.js';
 import { SmtpReplyError } from '../../src/errors.js';
 import { LoginThrottle } from '../../src/auth/throttle.js';
 import { MemoryStore } from '../../src/storage/memory-store.js';
+import { UserDatabase } from '../../src/auth/user-db.js';
 import { join } from 'node:path';
 import { codeOf, SmtpTestClient } from '../helpers/smtp-client.js';
 import { delivered, startSmtp, splitTrace, testUsers } from '../helpers/smtp-setup.js';
@@ -231,6 +232,19 @@ t.test('AUTH: PLAIN, LOGIN and CRAM-MD5 through the user database; failures get 
   }
   t.ok(lines.some((l) => l['msg'] === 'C: AUTH PLAIN /* secured */' && l['level'] === 20), 'AUTH lines are traced, masked');
   t.ok(lines.some((l) => l['msg'] === 'login' && l['user'] === 'alice'), 'logins at info');
+});
+
+t.test('no PLAIN secrets, no CRAM-MD5; hashed passwords still work for PLAIN', async (t) => {
+  const users = UserDatabase.fromEntries([{ name: 'alice', password: '{SHA256}K7gNU3sdo+OL0wNhqoVWhr3g6s1xYv72ol/pe/Unols=' }], {
+    localDomains: ['example.org'],
+  });
+  const h = await startSmtp(t, { users });
+  const c = await h.connect();
+  const { extensions } = await c.ehlo();
+  t.ok(extensions.includes('AUTH PLAIN LOGIN'));
+  t.equal(codeOf(await c.command('AUTH CRAM-MD5')), '504 5.5.4');
+  t.equal(codeOf(await c.command(`AUTH PLAIN ${b64('\0alice\0secret')}`)), '235 2.7.0');
+  await c.quit();
 });
 
 t.test('failed logins slow the next attempt down (the throttle POP3 shares), served before the check', async (t) => {
