@@ -91,11 +91,13 @@ export function toSmtpReply(err: unknown, options: ReplyMappingOptions = {}): Sm
       case 'not-found':
         // The user's folder went away between RCPT and DATA.
         return replyOf(REPLIES.unknownUser);
-      case 'permanent':
       case 'invalid-name':
-        // Broken tree, permission denied, a folder outside the root: an
-        // operator must act; errors.ts names 5.3.0 for these.
+        // A user whose folder would fall outside the root: retrying cannot help.
         return replyOf(REPLIES.permanent);
+      case 'permanent':
+        // Permission denied, a read-only or broken tree: an operator must act,
+        // and once they have, the mail should still arrive. Defer, as Postfix's
+        // local delivery does, rather than bounce mail for a local mistake.
       case 'temporary':
       case 'in-use':
         return replyOf(REPLIES.temporary);

@@ -10,7 +10,7 @@ t.test('toSmtpReply maps every StorageError kind', async (t) => {
     temporary: '451 4.3.0',
     'in-use': '451 4.3.0',
     'not-found': '550 5.1.1',
-    permanent: '554 5.3.0',
+    permanent: '451 4.3.0',
     'invalid-name': '554 5.3.0',
   };
   for (const [kind, code] of Object.entries(expected)) {
