@@ -10,7 +10,7 @@ export type StorageErrorKind =
   | 'in-use' // maildrop locked by another session (POP3 [IN-USE])
   | 'temporary' // I/O error worth retrying (POP3 [SYS/TEMP], SMTP 4.3.0)
   | 'no-space' // ENOSPC / EDQUOT from the file system (SMTP 452 4.3.1)
-  | 'permanent' // broken tree, permission denied (POP3 [SYS/PERM], SMTP 5.3.0)
+  | 'permanent' // broken tree, permission denied (POP3 [SYS/PERM]; SMTP defers: 451 4.3.0)
   | 'too-large' // message over a size limit (SMTP 552 5.3.4)
   | 'quota' // user quota exceeded (SMTP 552 5.2.2)
   | 'invalid-name'; // a user name or path that could escape the root
