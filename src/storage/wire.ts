@@ -24,6 +24,9 @@ const CR = 0x0d;
 const CRLF_BYTES = Buffer.from('\r\n');
 const CR_BYTE = Buffer.from('\r');
 const EMPTY = Buffer.alloc(0);
+/** toWireBuffer's string path: files without CR up to this size. */
+const STRING_PATH_MAX_BYTES = 256 * 1024;
+const ALL_LF = /\n/g;
 
 /**
  * Copy src[from, to) into out at `at`; returns the count. A bare Uint8Array
@@ -166,6 +169,18 @@ export class WireEncoder {
  * form; callers must not modify the result.
  */
 export function toWireBuffer(stored: Uint8Array): Buffer {
+  const buf = asBuffer(stored);
+  if (buf.length > 0 && buf.length <= STRING_PATH_MAX_BYTES && buf.indexOf(CR) === -1) {
+    // No CR at all (what maildird itself stores): every LF is bare. V8's
+    // global replace of a one-character pattern runs in C++ over a one-byte
+    // string: on this machine a 20 KB message took 22 us instead of 37 us
+    // through the copyRun loop below (2 KB: 3.2 vs 4.6 us), found profiling
+    // npm run bench:pop3. latin1 maps each byte to one char and back, so
+    // every byte survives. Near 512 KB the loop is faster again.
+    let text = buf.toString('latin1').replace(ALL_LF, '\r\n');
+    if (buf[buf.length - 1] !== LF) text += '\r\n';
+    return Buffer.from(text, 'latin1');
+  }
   const encoder = new WireEncoder();
   const body = encoder.encode(stored);
   const tail = encoder.end();
