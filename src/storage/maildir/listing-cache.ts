@@ -84,9 +84,11 @@ export class ListingCache {
    * Keep `listing` in memory now, and write it beside the Maildir soon
    * (atomically; a failure is only logged, the promise never rejects). The
    * write waits for the next turn of the event loop, so a login can answer
-   * before a 100,000-line file is encoded; writes per folder run one at a
-   * time, and one that a newer save or a correction has overtaken is
-   * skipped. flush() waits for it (the maildrop does, before it unlocks).
+   * before a 100,000-line file is encoded, and it encodes in slices, so the
+   * session's next commands (STAT, UIDL) do not wait for it either. Writes
+   * per folder run one at a time, and one that a newer save or a correction
+   * has overtaken is skipped. flush() waits for it (the maildrop does,
+   * before it unlocks).
    */
   save(paths: MaildirPaths, listing: Listing): Promise<void> {
     this.#remember(paths.dir, listing);
@@ -97,7 +99,7 @@ export class ListingCache {
       .then(() => new Promise<void>((resolve) => setImmediate(resolve)))
       .then(async () => {
         if (this.#memory.get(paths.dir) !== listing) return;
-        await this.#writeFile(paths.listingCache, encodeListing(listing));
+        await this.#writeFile(paths.listingCache, await encodeListingInSlices(listing));
       })
       .catch((err: unknown) => this.#logger?.warn({ path: paths.listingCache, err }, 'listing cache not written'));
     this.#writes.set(paths.dir, job);
@@ -229,11 +231,49 @@ function decodeName(field: string): string | undefined {
 }
 
 export function encodeListing(listing: Listing): string {
-  const lines: string[] = [
-    MAGIC,
-    JSON.stringify({ form: listing.form, stamps: listing.stamps, count: listing.entries.length }),
-  ];
-  for (const e of listing.entries) {
+  const count = listing.entries.length;
+  return encodeHead(listing) + encodeEntries(listing.entries, 0, count) + encodeTail(count);
+}
+
+/**
+ * Entries encoded per turn of the event loop by encodeListingInSlices: a
+ * 100,000-message listing takes about 100 ms to encode in one go, which a
+ * client's STAT right after its login would wait for; one slice takes a
+ * few ms.
+ */
+export const ENCODE_SLICE_ENTRIES = 4096;
+
+const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/**
+ * The same text as encodeListing, built ENCODE_SLICE_ENTRIES entries at a
+ * time with `yieldTurn` awaited between slices, so the commands of the
+ * session that triggered a background save are served while it encodes.
+ */
+export async function encodeListingInSlices(listing: Listing, yieldTurn: () => Promise<void> = nextTurn): Promise<string> {
+  const count = listing.entries.length;
+  const parts = [encodeHead(listing)];
+  for (let from = 0; from < count; from += ENCODE_SLICE_ENTRIES) {
+    if (from > 0) await yieldTurn();
+    parts.push(encodeEntries(listing.entries, from, Math.min(count, from + ENCODE_SLICE_ENTRIES)));
+  }
+  parts.push(encodeTail(count));
+  return parts.join('');
+}
+
+function encodeHead(listing: Listing): string {
+  return `${MAGIC}\n${JSON.stringify({ form: listing.form, stamps: listing.stamps, count: listing.entries.length })}\n`;
+}
+
+function encodeTail(count: number): string {
+  return `end ${count}\n`;
+}
+
+/** Lines for entries [from, to), each ending in LF. */
+function encodeEntries(entries: readonly ScanEntry[], from: number, to: number): string {
+  const lines: string[] = [];
+  for (let i = from; i < to; i++) {
+    const e = entries[i] as ScanEntry;
     lines.push(
       [
         DIR_CODE[e.dir],
@@ -248,8 +288,7 @@ export function encodeListing(listing: Listing): string {
       ].join('\t'),
     );
   }
-  lines.push(`end ${listing.entries.length}`, '');
-  return lines.join('\n');
+  return lines.length === 0 ? '' : `${lines.join('\n')}\n`;
 }
 
 interface Header {

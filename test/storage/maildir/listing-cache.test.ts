@@ -1,8 +1,14 @@
 import t from 'tap';
 import * as path from 'node:path';
 import { readFileSync, renameSync, symlinkSync, writeFileSync, existsSync, utimesSync } from 'node:fs';
-import { ListingCache, decodeListing, encodeListing } from '../../../src/storage/maildir/listing-cache.js';
-import { scanMaildrop, TRUST_MARGIN_MS, type Listing } from '../../../src/storage/maildir/scan.js';
+import {
+  ENCODE_SLICE_ENTRIES,
+  ListingCache,
+  decodeListing,
+  encodeListing,
+  encodeListingInSlices,
+} from '../../../src/storage/maildir/listing-cache.js';
+import { scanMaildrop, TRUST_MARGIN_MS, type Listing, type ScanEntry } from '../../../src/storage/maildir/scan.js';
 import { maildirPaths, type MaildirPaths } from '../../../src/storage/maildir/layout.js';
 import { nodeFs, type FsLayer } from '../../../src/storage/maildir/fs.js';
 import { FsRecorder } from '../../helpers/fs-recorder.js';
@@ -227,4 +233,36 @@ t.test('saves run in the background, one at a time, the newest wins; flush and d
   await Promise.all([a, b]);
   t.same(decodeListing(readFileSync(paths.listingCache, 'utf8'), paths), second, 'the file has the newest');
   await cache.drain();
+});
+
+t.test('a big listing is encoded in slices, yielding between them, to the same text', async (t) => {
+  const paths = maildirPaths(t.testdir());
+  const count = 2 * ENCODE_SLICE_ENTRIES + 7;
+  const entries: ScanEntry[] = [];
+  for (let i = 0; i < count; i++) {
+    const base = `${1700000000 + i}.M${i}P1Q${i}.h`;
+    const name = i % 3 === 0 ? `${base},S=9,W=10:2,S` : `${base}:2,S`;
+    entries.push({
+      path: `${paths.cur}/${name}`,
+      dir: 'cur',
+      name,
+      base,
+      uidl: base,
+      baseUidl: base,
+      size: 10 + (i % 5),
+      time: (1700000000 + i) * 1e6,
+      ...(i % 3 === 0 ? { storedSize: 9 } : { mtimeMs: 1.5e12 + i }),
+    });
+  }
+  const stamp = { mtimeMs: 1.7e12, ctimeMs: 1.7e12, ino: 42, isTrusted: true };
+  const listing: Listing = { form: 'maildir', stamps: { cur: stamp, new: stamp }, entries };
+  let turns = 0;
+  const text = await encodeListingInSlices(listing, async () => {
+    turns++;
+  });
+  t.equal(turns, 2, 'one yield between each two slices');
+  t.equal(text, encodeListing(listing), 'the same text as the one-shot encoder');
+  t.same(decodeListing(text, paths), listing, 'and it decodes back');
+  const empty: Listing = { form: 'maildir', stamps: {}, entries: [] };
+  t.equal(await encodeListingInSlices(empty), encodeListing(empty), 'an empty listing too');
 });
