@@ -126,14 +126,20 @@ export async function ensureInsideRoot(fs: FsLayer, root: string, dir: string): 
   }
   let probe = path.resolve(dir);
   let isTarget = true;
+  let lookAgain = 3;
   for (let depth = 0; depth < 256; depth++) {
     let real: string;
     try {
       real = await fs.realpath(probe);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw storageErrorFrom(err, `resolve ${probe}`);
-      // ENOENT: missing, or a dangling symlink (lstat sees it).
-      if (await exists(fs, probe)) throw invalid(`${probe} is a dangling symbolic link`);
+      // ENOENT: missing, or a dangling symlink (lstat sees it). lstat also sees
+      // a folder a concurrent first delivery made after our realpath: resolve
+      // it again before calling it a dangling link (found by test/fuzz/smtp-sessions).
+      if (await exists(fs, probe)) {
+        if (lookAgain-- > 0) continue;
+        throw invalid(`${probe} is a dangling symbolic link`);
+      }
       const parent = path.dirname(probe);
       if (parent === probe) throw invalid(`${dir} has no existing ancestor`);
       probe = parent;

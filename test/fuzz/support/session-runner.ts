@@ -13,8 +13,11 @@ export interface SessionPlan {
   readonly writes: readonly number[];
   /** Yield to the event loop between writes (split segments) or not (coalesced). */
   readonly yieldBetween: boolean;
-  /** 'end': FIN after the last write; 'destroy': RST-like abort right after the last write. */
-  readonly finish: 'end' | 'destroy';
+  /**
+   * 'end': FIN after the last write; 'destroy': abort right after the last
+   * write; 'wait': keep our side open until the server closes (after QUIT).
+   */
+  readonly finish: 'end' | 'destroy' | 'wait';
   /** Wait for this many reply lines before the first write (the greeting). */
   readonly waitGreeting: boolean;
 }
@@ -98,7 +101,7 @@ export function runSession(port: number, plan: SessionPlan, boundMs: number): Pr
       }
       if (isDone || socket.destroyed) return;
       if (plan.finish === 'destroy') socket.destroy();
-      else socket.end();
+      else if (plan.finish === 'end') socket.end();
     });
   });
 }

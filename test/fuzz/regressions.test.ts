@@ -1,0 +1,52 @@
+/**
+ * Regression tests for defects the fuzz runs found, one per defect, each
+ * deterministic (the fuzz run that found it names its seed).
+ */
+import t from 'tap';
+import { mkdir, symlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ensureInsideRoot } from '../../src/storage/maildir/layout.ts';
+import { nodeFs, type FsLayer } from '../../src/storage/maildir/fs.ts';
+import { StorageError } from '../../src/errors.ts';
+
+/**
+ * Found by test/fuzz/smtp-sessions.test.ts (FUZZ_SEED=1): two first
+ * deliveries to a new user raced; one's realpath() saw no folder, the other
+ * then made it, and the first one's lstat() saw it and called it "a dangling
+ * symbolic link": StorageError('invalid-name'), so SMTP answered 554 5.3.0
+ * for a recipient whose copy other recipients of the message had already
+ * got. The race is replayed here by an fs layer that makes the folder
+ * between the two calls.
+ */
+t.test('ensureInsideRoot: a folder created between realpath and lstat is not a dangling link', async (t) => {
+  const root = t.testdir({});
+  const dir = join(root, 'postmaster');
+  let raced = 0;
+  const racingFs: FsLayer = {
+    ...nodeFs,
+    async realpath(p: string): Promise<string> {
+      if (p === dir && raced === 0) {
+        raced++;
+        await mkdir(dir); // the other delivery wins the race here
+        const err = new Error(`ENOENT: no such file or directory, realpath '${p}'`) as NodeJS.ErrnoException;
+        err.code = 'ENOENT';
+        throw err;
+      }
+      return nodeFs.realpath(p);
+    },
+  };
+  await t.resolves(ensureInsideRoot(racingFs, root, dir), 'the new folder is judged by where it really is');
+  t.equal(raced, 1, 'the race was replayed');
+});
+
+t.test('ensureInsideRoot still refuses a real dangling link and a link out of the root', async (t) => {
+  const base = t.testdir({ mail: {}, outside: {} });
+  const root = join(base, 'mail');
+  await symlink(join(base, 'nowhere'), join(root, 'dangling'));
+  await symlink(join(base, 'outside'), join(root, 'escape'));
+  for (const name of ['dangling', 'escape', 'escape/sub']) {
+    const err = await ensureInsideRoot(nodeFs, root, join(root, name)).then(() => undefined, (e: unknown) => e);
+    t.ok(err instanceof StorageError && err.kind === 'invalid-name', `${name}: StorageError('invalid-name')`);
+  }
+  await t.resolves(ensureInsideRoot(nodeFs, root, join(root, 'fresh')), 'a folder that does not exist yet is fine');
+});
