@@ -78,7 +78,7 @@ interface Session {
 function cleanSession(i: number, rand: () => number): Session {
   const token = `tok-${i}-clean`;
   // Smuggling inside an accepted DATA: the inner message must stay part of the outer one.
-  const smuggle = pick(rand, [
+  const smuggle = rand() < 0.6 ? '' : pick(rand, [
     '',
     `first\n.\nMAIL FROM:<x@evil.example>\nRCPT TO:<alice@example.org>\nDATA\nSubject: SMUGGLED-${token}\n\nsmuggled\n.\n`,
     `first\r\n.\nRSET\r\nMAIL FROM:<x@evil.example>\r\nRCPT TO:<alice@example.org>\r\nDATA\r\nSubject: SMUGGLED-${token}\r\n\r\nx\r\n.\r\n`,
@@ -159,11 +159,9 @@ t.test('SMTP fuzz', async (t) => {
   const plans = sessions.map((s) => {
     // smtp-server answers an early talker (bytes before the greeting) with 421 and closes: a few sessions try it.
     const plan = { ...planWrites(s.bytes, rand), waitGreeting: s.expect !== undefined || rand() < 0.9 };
-    // Clean sessions are split at random but never cut: their mail must arrive. They
-    // wait for the server to close after 221: smtp-server drops replies still owed
-    // when the client half-closes (FIN) right after pipelining `.` and QUIT (see
-    // the todo test below), so a FIN would make the 250 itself a matter of timing.
-    return s.expect === undefined ? plan : { ...plan, writes: splitAll(s.bytes.length, plan.writes), finish: 'wait' as const };
+    // Clean sessions are split at random but never cut: their mail must arrive. Half
+    // of them half-close (FIN) right after QUIT, the others wait for the server's close.
+    return s.expect === undefined ? plan : { ...plan, writes: splitAll(s.bytes.length, plan.writes), finish: rand() < 0.5 ? ('end' as const) : ('wait' as const) };
   });
   const results = await runPool(plans.length, CONCURRENCY, (i) => runSession(port, plans[i]!, SESSION_BOUND_MS));
   const sent = results.reduce((s, r) => s + r.sent, 0);
@@ -178,8 +176,11 @@ t.test('SMTP fuzz', async (t) => {
     const expect = sessions[i]!.expect;
     if (expect === undefined) return false;
     const code = verdict(r.output);
+    // Open defect (test/fuzz/regressions.test.ts): after a FIN the replies may be lost; such a message is unacknowledged.
+    if (code === undefined && plans[i]!.finish === 'end') return false;
     return !(code === '250' || (code === '550' && expect.hasSmuggling));
   });
+  const lostReplies = results.filter((r, i) => sessions[i]!.expect !== undefined && plans[i]!.finish === 'end' && verdict(r.output) === undefined).length;
   t.equal(cleanFailures.length, 0, 'every clean session got 250 (550 for smuggling) for its message and 221 for QUIT');
   if (cleanFailures[0] !== undefined) t.comment(JSON.stringify(cleanFailures[0]), JSON.stringify(plans[results.indexOf(cleanFailures[0])]?.bytes.toString('latin1')));
   for (let i = 0; i < 2000 && server.connections > 0; i++) await new Promise((r) => setTimeout(r, 5));
@@ -228,16 +229,18 @@ t.test('SMTP fuzz', async (t) => {
   sessions.forEach((s, i) => {
     if (s.expect === undefined) return;
     // Acknowledged: exactly once in each recipient's maildrop; refused: nowhere.
-    const want = verdict(results[i]!.output) === '250' ? 1 : 0;
-    if (want === 0) refusedWhole++;
+    const code = verdict(results[i]!.output);
+    // Acknowledged (250): exactly once; refused (5xx): nowhere; never acknowledged: at most once.
+    const allowed = code === '250' ? [1] : code === undefined ? [0, 1] : [0];
+    if (code !== undefined && code !== '250') refusedWhole++;
     for (const folder of s.expect.folders) {
       cleanMessages++;
       const n = perToken.get(`${folder} ${s.expect.token}`) ?? 0;
-      if (n !== want) t.fail(`${s.expect.token} in ${folder} ${n} times, not ${want} (${s.expect.folders.join(', ')})`);
+      if (!allowed.includes(n)) t.fail(`${s.expect.token} in ${folder} ${n} times, not ${allowed.join(' or ')} (${s.expect.folders.join(', ')})`);
     }
   });
   t.equal(perToken.get('bob final-check'), 1, 'the final message landed');
-  t.comment(`smtp: ${results.length} sessions, ${sent} bytes sent, ${received} bytes received, ${files} files delivered, ${cleanMessages} clean deliveries checked, ${refusedWhole} smuggling messages refused whole`);
+  t.comment(`smtp: ${results.length} sessions, ${sent} bytes sent, ${received} bytes received, ${files} files delivered, ${cleanMessages} clean deliveries checked, ${refusedWhole} smuggling messages refused whole, ${lostReplies} half-closed clean sessions lost their replies (open defect)`);
 });
 
 /** Every byte in writes (a clean session is never cut short). */
