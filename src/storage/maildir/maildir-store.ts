@@ -231,6 +231,10 @@ export class MaildirStore implements MailStore {
       // cur/, new/ or tmp/ as symlinks out of the root would be read (or written) outside it.
       for (const sub of ['cur', 'new', 'tmp']) await this.#checkLink(path.join(dir, sub));
     }
+    // So would Trash: a trash-mode QUIT links messages into it (both forms). Found
+    // by test/fuzz/abuse.test.ts: a `.Trash` link out of the root received the mail.
+    const trash = maildirPaths(dir);
+    for (const p of [trash.trashDir, trash.trashCur, trash.trashNew, trash.trashTmp]) await this.#checkLink(p);
     return { dir, form };
   }
 
@@ -238,7 +242,8 @@ export class MaildirStore implements MailStore {
     try {
       if ((await this.#fs.lstat(p)).isSymbolicLink()) await ensureInsideRoot(this.#fs, this.#root, p);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw storageErrorFrom(err, `check ${p}`);
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT' && code !== 'ENOTDIR') throw storageErrorFrom(err, `check ${p}`);
     }
   }
 
