@@ -212,3 +212,20 @@ t.test('Maildir symlinks: a user folder, cur/ or .Trash pointing outside is refu
   t.same((await readdir(join(s.outside, 'new'))).sort(), [], 'nothing delivered outside');
   t.same(s.escapes(), [], 'no path outside the root was touched');
 });
+
+t.test('Maildir symlinks: a maildirsize pointing outside is never appended to', async (t) => {
+  const base = t.testdir({ outside: { target: '1000000S,100C\n0 0\n' }, mail: {} });
+  const root = join(base, 'mail');
+  const target = join(base, 'outside', 'target');
+  const store = await MaildirStore.open({ root, hostname: 'abuse.test', cache: { isPersistent: false } });
+  t.teardown(() => store.close());
+  const alice: MailUser = { name: 'alice', quotaBytes: 1_000_000, quotaMessages: 100 };
+  const first = await store.deliver({ recipients: [alice], content: Buffer.from('Subject: 1\n\none\n') });
+  t.ok(first[0]?.ok, 'first delivery (makes the Maildir)');
+  const { rm } = await import('node:fs/promises');
+  await rm(join(root, 'alice', 'maildirsize'), { force: true });
+  await symlink(target, join(root, 'alice', 'maildirsize'));
+  const outcome = await store.deliver({ recipients: [alice], content: Buffer.from('Subject: 2\n\ntwo\n') });
+  t.ok(outcome[0]?.ok, 'the message itself is delivered');
+  t.equal(await readFile(target, 'utf8'), '1000000S,100C\n0 0\n', 'the outside file did not grow');
+});

@@ -207,7 +207,9 @@ export async function recordDelta(fs: FsLayer, dir: string, bytes: number, messa
   const file = maildirPaths(dir).maildirsize;
   let handle;
   try {
-    handle = await fs.open(file, constants.O_WRONLY | constants.O_APPEND);
+    // O_NOFOLLOW: a maildirsize planted as a symlink never makes us append
+    // to a file outside the root (invariant 4; test/fuzz/abuse.test.ts).
+    handle = await fs.open(file, constants.O_WRONLY | constants.O_APPEND | constants.O_NOFOLLOW);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
     throw storageErrorFrom(err, `open ${file}`);
