@@ -22,6 +22,7 @@ import type { DeleteEvent } from '../../src/pop3/events.ts';
 import type { MailUser } from '../../src/storage/store.ts';
 import { LineClient } from '../helpers/pop3-client.ts';
 import { announceSeed, fuzzSeed, prng } from './support/seed.ts';
+import { fuzzWorkDir } from './support/workdir.ts';
 import { pick, planWrites, runPool, runSession } from './support/session-runner.ts';
 import { hashCounts, userCensus, type UserCensus } from './support/census.ts';
 
@@ -147,7 +148,7 @@ async function census(root: string): Promise<Map<string, UserCensus>> {
 }
 
 async function fuzzMode(t: Test, mode: 'trash' | 'expunge', seed: number): Promise<{ sessions: number; sent: number; received: number }> {
-  const root = t.testdir({});
+  const root = fuzzWorkDir(t);
   const store = await MaildirStore.open({ root, hostname: 'fuzz.test', deletionMode: mode, cache: { isPersistent: false } });
   const users = UserDatabase.fromEntries(USERS, { localDomains: ['example.org'], dummyHash: '{PLAIN}not-a-password' });
   for (const { name } of USERS) {

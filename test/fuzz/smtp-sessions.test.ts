@@ -21,6 +21,7 @@ import { createLogger } from '../../src/log/logger.ts';
 import { DOMAIN, testUsers } from '../helpers/smtp-setup.ts';
 import { SmtpTestClient } from '../helpers/smtp-client.ts';
 import { announceSeed, fuzzSeed, prng } from './support/seed.ts';
+import { fuzzWorkDir } from './support/workdir.ts';
 import { pick, planWrites, runPool, runSession } from './support/session-runner.ts';
 
 const SESSIONS = Number(process.env['FUZZ_SMTP_SESSIONS'] ?? 600);
@@ -128,7 +129,7 @@ async function walk(dir: string, prefix = ''): Promise<string[]> {
 t.test('SMTP fuzz', async (t) => {
   const seed = fuzzSeed() + 2;
   announceSeed(t, seed, 'smtp');
-  const base = t.testdir({});
+  const base = fuzzWorkDir(t);
   const root = join(base, 'mail');
   const outside = join(base, 'outside');
   await mkdir(root);

@@ -40,7 +40,7 @@ function runTap(file: string, env: Record<string, string>, seed: number): Promis
   return new Promise((resolve) => {
     const child = spawn('npx', ['tap', '--reporter=tap', '--timeout=3600', '--disable-coverage', file], {
       cwd: ROOT,
-      env: { ...process.env, ...env, FUZZ_SEED: String(seed) },
+      env: { ...process.env, ...env, FUZZ_SEED: String(seed), FUZZ_PRIVATE_DIR: '1' },
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     let out = '';
