@@ -54,7 +54,12 @@ export interface SmtpLimits {
   readonly maxMessageBytes: number;
   /** RCPTs per transaction; more get 452 4.5.3 (RFC 5321 4.5.3.1.10). */
   readonly maxRecipients: number;
-  /** Transactions per connection; the next MAIL gets 421 4.7.0. 0: no limit. */
+  /**
+   * Transactions per connection; the next MAIL gets 421 4.7.0. 0: no limit.
+   * Default 1000, Exim's smtp_accept_max_per_connection (Postfix's smtpd has
+   * no such limit): an MTA with a queue for us keeps its connection, and
+   * Postfix's smtp-source aborts on the 421 rather than reconnect.
+   */
   readonly maxMessagesPerConnection: number;
   /** Connections open at once on this listener (421 before the greeting). 0: no limit. */
   readonly maxConnections: number;
@@ -83,7 +88,7 @@ export interface SmtpLimits {
 export const DEFAULT_SMTP_LIMITS: SmtpLimits = Object.freeze({
   maxMessageBytes: 25 * 1024 * 1024,
   maxRecipients: 100,
-  maxMessagesPerConnection: 100,
+  maxMessagesPerConnection: 1000,
   maxConnections: 1000,
   maxConnectionsPerIp: 20,
   idleTimeoutMs: 300_000,
