@@ -582,3 +582,39 @@ t.test('an existing file with the same name is never overwritten', async (t) => 
   t.ok(outcome?.ok, 'a fresh name is tried');
   t.equal(fs.ops('open', /\/tmp\//).length, 2);
 });
+
+t.test('concurrent deliveries to one user share one folder check; a later delivery checks again', async (t) => {
+  const root = t.testdir({});
+  const d = deliverer();
+  const checks: string[] = [];
+  const counting: FolderResolver = async (user) => {
+    checks.push(user.name);
+    return resolver(root)(user);
+  };
+  // Ten deliveries to alice and one to bob, all started before any check ends.
+  const burst = await Promise.all([
+    ...Array.from({ length: 10 }, (_, i) => d.deliver({ recipients: [alice], content: Buffer.from(`Subject: ${i}\n\nx\n`) }, counting)),
+    d.deliver({ recipients: [bob], content: Buffer.from('Subject: b\n\nx\n') }, counting),
+  ]);
+  for (const [outcome] of burst) okId(t, outcome);
+  t.same(checks.sort(), ['alice', 'bob'], 'one check per user for the whole burst');
+  t.equal(ls(join(root, 'alice', 'new')).length, 10, 'every message delivered');
+
+  const [later] = await d.deliver({ recipients: [alice], content: Buffer.from('Subject: later\n\nx\n') }, counting);
+  okId(t, later);
+  t.same(checks.filter((c) => c === 'alice'), ['alice', 'alice'], 'a finished check is not reused');
+
+  // A failed check is not kept either: the next delivery asks again and succeeds.
+  let fail = true;
+  const flaky: FolderResolver = async (user) => {
+    checks.push(`flaky:${user.name}`);
+    if (fail) throw new StorageError('temporary', 'check failed');
+    return resolver(root)(user);
+  };
+  const failed = await Promise.all([1, 2].map(() => d.deliver({ recipients: [carol], content: Buffer.from('x\n') }, flaky)));
+  t.same(failed.map(([o]) => failure(o)?.kind), ['temporary', 'temporary'], 'both deliveries of the burst see the failure');
+  fail = false;
+  const [retry] = await d.deliver({ recipients: [carol], content: Buffer.from('x\n') }, flaky);
+  okId(t, retry);
+  t.same(checks.filter((c) => c.startsWith('flaky:')), ['flaky:carol', 'flaky:carol'], 'one check for the burst, a new one after it failed');
+});
