@@ -22,7 +22,6 @@
  */
 import t from 'tap';
 import { chmodSync, chownSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { watch } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -32,6 +31,7 @@ import { MaildirStore } from '../../src/storage/maildir/maildir-store.js';
 import { BIN, runDeliver } from '../helpers/smtp-deliver-run.js';
 import { delivered, splitTrace } from '../helpers/smtp-setup.js';
 import { missingClient, REQUIRE_INTEROP, run } from '../helpers/smtp-interop.js';
+import { POSTFIX_SERVICES, postfixMainCf, readText, waitForText } from '../helpers/postfix.js';
 
 const MESSAGES = fileURLToPath(new URL('../../fixtures/messages/', import.meta.url));
 const skipFetchmail = await missingClient('fetchmail', ['--version']);
@@ -133,74 +133,12 @@ t.test('fetchmail hands each message to maildird deliver; a failing MDA leaves t
   t.same(views.sort(), alice.map((m) => m.replace(/\r/g, '').replace(/\n+$/, '')).sort(), "bob's copies are alice's messages, as fetchmail passed them on");
 });
 
-const MASTER_CF = (bin: string, config: string, cwd: string) => `
-pickup    unix  n       -       n       60      1       pickup
-cleanup   unix  n       -       n       -       0       cleanup
-qmgr      unix  n       -       n       300     1       qmgr
-rewrite   unix  -       -       n       -       -       trivial-rewrite
-bounce    unix  -       -       n       -       0       bounce
-defer     unix  -       -       n       -       0       bounce
-trace     unix  -       -       n       -       0       bounce
-verify    unix  -       -       n       -       1       verify
-flush     unix  n       -       n       1000?   0       flush
-proxymap  unix  -       -       n       -       -       proxymap
-smtp      unix  -       -       n       -       -       smtp
-relay     unix  -       -       n       -       -       smtp
-showq     unix  n       -       n       -       -       showq
-error     unix  -       -       n       -       -       error
-retry     unix  -       -       n       -       -       error
-discard   unix  -       -       n       -       -       discard
-anvil     unix  -       -       n       -       1       anvil
-scache    unix  -       -       n       -       1       scache
-postlog   unix-dgram n  -       n       -       1       postlogd
-maildird  unix  -       n       n       -       -       pipe
+const MASTER_CF = (bin: string, config: string, cwd: string) => `${POSTFIX_SERVICES}maildird  unix  -       n       n       -       -       pipe
   user=nobody directory=${cwd} argv=${process.execPath} ${bin} deliver --config ${config} -f \${sender} -a \${recipient}
 `;
 
 function mainCf(dir: string): string {
-  return `compatibility_level = 3.6
-queue_directory = ${dir}/queue
-data_directory = ${dir}/data
-mail_owner = postfix
-setgid_group = postdrop
-inet_interfaces = loopback-only
-inet_protocols = ipv4
-myhostname = relay.test
-mydestination =
-local_transport = error:no local delivery here
-virtual_mailbox_domains = example.org
-virtual_transport = maildird
-maildird_destination_recipient_limit = 1
-maillog_file = ${dir}/maillog
-maillog_file_prefixes = ${dir}
-in_flow_delay = 0
-biff = no
-`;
-}
-
-function readText(path: string): string {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch {
-    return '';
-  }
-}
-
-/** Resolves once the file's text satisfies `done` (fs.watch events, no polling); bounded by tap's timeout. */
-async function waitForText(dir: string, file: string, done: (text: string) => boolean): Promise<string> {
-  const read = (): string => readText(join(dir, file));
-  let text = read();
-  if (done(text)) return text;
-  const stop = new AbortController();
-  try {
-    for await (const _event of watch(dir, { signal: stop.signal })) {
-      text = read();
-      if (done(text)) return text;
-    }
-  } finally {
-    stop.abort();
-  }
-  return text;
+  return postfixMainCf(dir, 'maildird', 'maildird_destination_recipient_limit = 1\n');
 }
 
 t.test('Postfix delivers through maildird deliver (pipe transport): sent, bounced and deferred by exit code', { skip: skipPostfix }, async (t) => {

@@ -11,7 +11,6 @@
  */
 import t from 'tap';
 import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { watch } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { UserDatabase } from '../../src/auth/user-db.js';
@@ -19,6 +18,7 @@ import { MaildirStore } from '../../src/storage/maildir/maildir-store.js';
 import { createSmtpServer } from '../../src/smtp/server.js';
 import { delivered, splitTrace } from '../helpers/smtp-setup.js';
 import { missingClient, REQUIRE_INTEROP, run } from '../helpers/smtp-interop.js';
+import { POSTFIX_SERVICES, postfixMainCf, readText, waitForText } from '../helpers/postfix.js';
 
 async function reason(): Promise<string | false> {
   const missing = await missingClient('postconf', ['-d', 'mail_version']);
@@ -28,73 +28,11 @@ async function reason(): Promise<string | false> {
 }
 const skip = await reason();
 
-const MASTER_CF = `
-pickup    unix  n       -       n       60      1       pickup
-cleanup   unix  n       -       n       -       0       cleanup
-qmgr      unix  n       -       n       300     1       qmgr
-rewrite   unix  -       -       n       -       -       trivial-rewrite
-bounce    unix  -       -       n       -       0       bounce
-defer     unix  -       -       n       -       0       bounce
-trace     unix  -       -       n       -       0       bounce
-verify    unix  -       -       n       -       1       verify
-flush     unix  n       -       n       1000?   0       flush
-proxymap  unix  -       -       n       -       -       proxymap
-smtp      unix  -       -       n       -       -       smtp
-relay     unix  -       -       n       -       -       smtp
-showq     unix  n       -       n       -       -       showq
-error     unix  -       -       n       -       -       error
-retry     unix  -       -       n       -       -       error
-discard   unix  -       -       n       -       -       discard
-lmtp      unix  -       -       n       -       -       lmtp
-anvil     unix  -       -       n       -       1       anvil
-scache    unix  -       -       n       -       1       scache
-postlog   unix-dgram n  -       n       -       1       postlogd
+const MASTER_CF = `${POSTFIX_SERVICES}lmtp      unix  -       -       n       -       -       lmtp
 `;
 
 function mainCf(dir: string, lmtpPort: number): string {
-  return `compatibility_level = 3.6
-queue_directory = ${dir}/queue
-data_directory = ${dir}/data
-mail_owner = postfix
-setgid_group = postdrop
-inet_interfaces = loopback-only
-inet_protocols = ipv4
-myhostname = relay.test
-mydestination =
-local_transport = error:no local delivery here
-virtual_mailbox_domains = example.org
-virtual_transport = lmtp:inet:127.0.0.1:${lmtpPort}
-maillog_file = ${dir}/maillog
-maillog_file_prefixes = ${dir}
-smtp_host_lookup = native
-in_flow_delay = 0
-biff = no
-`;
-}
-
-function readText(path: string): string {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch {
-    return '';
-  }
-}
-
-/** Resolves once the file's text satisfies `done` (fs.watch events, no polling); bounded by tap's timeout. */
-async function waitForText(dir: string, file: string, done: (text: string) => boolean): Promise<string> {
-  const read = (): string => readText(join(dir, file));
-  let text = read();
-  if (done(text)) return text;
-  const stop = new AbortController();
-  try {
-    for await (const _event of watch(dir, { signal: stop.signal })) {
-      text = read();
-      if (done(text)) return text;
-    }
-  } finally {
-    stop.abort();
-  }
-  return text;
+  return postfixMainCf(dir, `lmtp:inet:127.0.0.1:${lmtpPort}`, 'smtp_host_lookup = native\n');
 }
 
 t.test('Postfix relays into maildird over LMTP: per-recipient replies reach it, messages land', { skip }, async (t) => {
