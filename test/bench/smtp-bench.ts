@@ -42,6 +42,8 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { atExit, freePort, startProcess, stopProcess, treeCpuSeconds } from './helpers/processes.js';
 import { fmt, table } from './helpers/stats.js';
+import { oneAtATimeRate } from './helpers/fsync-ceiling.js';
+import { POSTFIX_SERVICES } from '../helpers/postfix.js';
 
 const MESSAGES = Number(process.env.BENCH_SMTP_MESSAGES ?? 10_000);
 const ROUNDS = Number(process.env.BENCH_SMTP_ROUNDS ?? 2);
@@ -129,32 +131,6 @@ async function smtpSource(port: number, messages: number): Promise<ClientRun> {
     clientCpu: cpu === null ? Number.NaN : Number(cpu[1]) + Number(cpu[2]),
     output: text,
   };
-}
-
-// ------------------------------------------------- machine: one at a time
-
-/** Durable Maildir deliveries one after the other on raw node:fs: write, fsync, rename, fsync of new/. */
-async function oneAtATimeRate(count: number): Promise<number> {
-  const root = await mkdtemp(join(tmpdir(), 'maildird-fsync-'));
-  const body = Buffer.alloc(PAYLOAD, 0x78);
-  try {
-    for (const d of ['tmp', 'new']) await mkdir(join(root, d));
-    const start = process.hrtime.bigint();
-    for (let i = 0; i < count; i++) {
-      const tmp = join(root, 'tmp', String(i));
-      const fh = await open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
-      await fh.writeFile(body);
-      await fh.sync();
-      await fh.close();
-      await rename(tmp, join(root, 'new', String(i)));
-      const dh = await open(join(root, 'new'), constants.O_RDONLY | constants.O_DIRECTORY);
-      await dh.sync();
-      await dh.close();
-    }
-    return count / (ms(start) / 1000);
-  } finally {
-    await rm(root, { recursive: true, force: true });
-  }
 }
 
 // ------------------------------------------------------------ the servers
@@ -291,27 +267,7 @@ async function startMaildird(work: string): Promise<Server> {
 }
 
 const POSTFIX_MASTER_CF = (port: number) => `
-127.0.0.1:${port} inet n - n - - smtpd
-pickup    unix  n       -       n       60      1       pickup
-cleanup   unix  n       -       n       -       0       cleanup
-qmgr      unix  n       -       n       300     1       qmgr
-rewrite   unix  -       -       n       -       -       trivial-rewrite
-bounce    unix  -       -       n       -       0       bounce
-defer     unix  -       -       n       -       0       bounce
-trace     unix  -       -       n       -       0       bounce
-verify    unix  -       -       n       -       1       verify
-flush     unix  n       -       n       1000?   0       flush
-proxymap  unix  -       -       n       -       -       proxymap
-smtp      unix  -       -       n       -       -       smtp
-relay     unix  -       -       n       -       -       smtp
-showq     unix  n       -       n       -       -       showq
-error     unix  -       -       n       -       -       error
-retry     unix  -       -       n       -       -       error
-discard   unix  -       -       n       -       -       discard
-virtual   unix  -       n       n       -       -       virtual
-anvil     unix  -       -       n       -       1       anvil
-scache    unix  -       -       n       -       1       scache
-postlog   unix-dgram n  -       n       -       1       postlogd
+127.0.0.1:${port} inet n - n - - smtpd${POSTFIX_SERVICES}virtual   unix  -       n       n       -       -       virtual
 `;
 
 function postfixMainCf(dir: string, uid: number, gid: number): string {
@@ -434,7 +390,7 @@ const rows: Row[] = [];
 let postfixSettings: Record<string, string> | undefined;
 let oneAtATime = Number.NaN;
 try {
-  oneAtATime = await oneAtATimeRate(1_000);
+  oneAtATime = await oneAtATimeRate(1_000, Buffer.alloc(PAYLOAD, 0x78));
   console.log(`one at a time (write 10 KB + fsync + rename + fsync new/, raw node:fs): ${fmt(oneAtATime)} msg/s`);
 
   const sink = await startSink();

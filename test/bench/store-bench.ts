@@ -19,6 +19,7 @@ import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MaildirStore } from '../../src/storage/maildir/maildir-store.js';
 import type { MailUser } from '../../src/storage/store.js';
+import { oneAtATimeRate } from './helpers/fsync-ceiling.js';
 
 const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 100_000);
 const DELIVERIES = Number(process.env.BENCH_DELIVERIES ?? 4_000);
@@ -93,28 +94,6 @@ async function listingRows(withWireSize: boolean): Promise<ListingRow> {
   }
 }
 
-/** This machine's ceiling for one-at-a-time durable Maildir delivery, on raw node:fs. */
-async function oneAtATimeRate(count: number): Promise<number> {
-  const root = await mkdtemp(join(tmpdir(), 'maildird-fsync-'));
-  try {
-    for (const d of ['tmp', 'new']) await mkdir(join(root, d));
-    const start = process.hrtime.bigint();
-    for (let i = 0; i < count; i++) {
-      const tmp = join(root, 'tmp', String(i));
-      const fh = await open(tmp, 'wx', 0o600);
-      await fh.writeFile(BODY);
-      await fh.sync();
-      await fh.close();
-      await rename(tmp, join(root, 'new', String(i)));
-      const dh = await open(join(root, 'new'), constants.O_RDONLY | constants.O_DIRECTORY);
-      await dh.sync();
-      await dh.close();
-    }
-    return count / (ms(start) / 1000);
-  } finally {
-    await rm(root, { recursive: true, force: true });
-  }
-}
 
 interface DeliveryRow {
   readonly deliveredPerSecond: number;
@@ -160,7 +139,7 @@ const results = {
   listingWithW: await listingRows(true),
   listingWithoutW: await listingRows(false),
   delivery: { senders: SENDERS, messageBytes: BODY.length, ...(await deliveryRow()) },
-  oneAtATimeCeilingPerSecond: await oneAtATimeRate(1_000),
+  oneAtATimeCeilingPerSecond: await oneAtATimeRate(1_000, BODY),
 };
 
 const f = (n: number) => n.toFixed(n < 10 ? 2 : 0);
