@@ -33,7 +33,7 @@ import type { PasswdEntry, PasswdFields, PasswdLineError, PasswdWarning } from '
 import { HashWorkerPool, type PasswordChecker } from './hash-pool.js';
 import { checkPassword, sharedSecret } from './password.js';
 import { equalStrings } from './schemes/compare.js';
-import { UsersFileError, describeLineErrors } from './users-file-error.js';
+import { UsersFileError, describeLineErrors, readUsersFileBytes } from './users-file-error.js';
 
 /**
  * The hash an unknown user's password is checked against, so that "no such
@@ -200,13 +200,7 @@ export class UserDatabase implements Authenticator {
   static async load(pathOrOptions: string | UserDatabaseLoadOptions, options: UserDatabaseOptions = {}): Promise<UserDatabase> {
     const opts = typeof pathOrOptions === 'string' ? options : pathOrOptions;
     const path = resolve(typeof pathOrOptions === 'string' ? pathOrOptions : pathOrOptions.file);
-    let content: Buffer;
-    try {
-      content = await readFile(path);
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
-      throw new UsersFileError('unreadable', `cannot read the users file ${path}: ${code}`, { cause: err });
-    }
+    const content = await readUsersFileBytes(path);
     const caseInsensitive = opts.caseInsensitive ?? false;
     const parsed = parsePasswdFile(content, { caseInsensitive });
     if (parsed.errors.length > 0) {

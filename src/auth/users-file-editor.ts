@@ -19,7 +19,7 @@ import { formatPasswdLine, parsePasswdFile, parsePasswdLine, userKey, userNamePr
 import type { ExtraField, PasswdFile } from './passwd-file.js';
 import { formatDovecotSize } from './quota-rule.js';
 import { DEFAULT_NEW_SCHEME, hashPassword } from './password.js';
-import { UsersFileError } from './users-file-error.js';
+import { UsersFileError, readUsersFileBytes } from './users-file-error.js';
 
 export interface EditOptions {
   /** Names equal but for case are the same user (as the server's caseInsensitive setting). */
@@ -300,13 +300,7 @@ export async function deleteUser(path: string, name: string, options: EditOption
 
 /** The whole file parsed: entries, per-line errors, warnings. Throws UsersFileError('unreadable'). */
 export async function readUsersFile(path: string, options: EditOptions = {}): Promise<PasswdFile> {
-  let content: Buffer;
-  try {
-    content = await readFile(path);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
-    throw new UsersFileError('unreadable', `cannot read the users file ${path}: ${code}`, { cause: err });
-  }
+  const content = await readUsersFileBytes(path);
   return parsePasswdFile(content, options);
 }
 

@@ -3,6 +3,7 @@
  * operator, a sysexits(3) exit code for the CLI) with a closed `code` a
  * caller can switch on, and the per-line errors when the file is broken.
  */
+import { readFile } from 'node:fs/promises';
 import { ConfigError } from '../errors.js';
 import type { PasswdLineError } from './passwd-file.js';
 
@@ -44,4 +45,14 @@ export function describeLineErrors(path: string, lines: readonly PasswdLineError
   const shown = lines.slice(0, LINES_IN_MESSAGE).map((e) => `line ${e.line}: ${e.reason}`);
   const more = lines.length > LINES_IN_MESSAGE ? `; and ${lines.length - LINES_IN_MESSAGE} more` : '';
   return `${path}: ${lines.length} bad line${lines.length === 1 ? '' : 's'}: ${shown.join('; ')}${more}`;
+}
+
+/** The users file's bytes; a missing or unreadable file is UsersFileError('unreadable'). */
+export async function readUsersFileBytes(path: string): Promise<Buffer> {
+  try {
+    return await readFile(path);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+    throw new UsersFileError('unreadable', `cannot read the users file ${path}: ${code}`, { cause: err });
+  }
 }

@@ -40,33 +40,41 @@ const withName = (yargs: Argv<object>): Argv<UserArgs> =>
     .positional('name', { type: 'string', describe: 'user name: `alice`, or a full address `alice@example.org`' })
     .options(configOptions('user')) as unknown as Argv<UserArgs>;
 
-const add: CommandModule<object, UserArgs> = {
-  command: 'add <name>',
-  describe: 'Add a user; the password is prompted for (or read as one line from stdin)',
-  builder: withName,
-  handler: async (argv) => {
-    const { io } = runContextOf(argv);
-    const name = checkedName(argv.name);
-    const { file, options } = await usersFile(argv, io);
-    const password = await readNewPassword(io.stdin, io.stderr);
-    await addUser(file, name, password, options);
-    await writeOut(io.stdout, `added ${name} to ${file}\n`);
-  },
-};
+/** `add` and `passwd`: a checked name, a new password read safely, one edit of the file. */
+function passwordCommand(
+  command: string,
+  describe: string,
+  edit: (file: string, name: string, password: string, options: EditOptions) => Promise<void>,
+  done: (name: string, file: string) => string,
+): CommandModule<object, UserArgs> {
+  return {
+    command,
+    describe,
+    builder: withName,
+    handler: async (argv) => {
+      const { io } = runContextOf(argv);
+      const name = checkedName(argv.name);
+      const { file, options } = await usersFile(argv, io);
+      const password = await readNewPassword(io.stdin, io.stderr);
+      await edit(file, name, password, options);
+      await writeOut(io.stdout, done(name, file));
+    },
+  };
+}
 
-const passwd: CommandModule<object, UserArgs> = {
-  command: 'passwd <name>',
-  describe: "Set a user's password (prompted for, or one line from stdin)",
-  builder: withName,
-  handler: async (argv) => {
-    const { io } = runContextOf(argv);
-    const name = checkedName(argv.name);
-    const { file, options } = await usersFile(argv, io);
-    const password = await readNewPassword(io.stdin, io.stderr);
-    await setPassword(file, name, password, options);
-    await writeOut(io.stdout, `changed the password of ${name} in ${file}\n`);
-  },
-};
+const add = passwordCommand(
+  'add <name>',
+  'Add a user; the password is prompted for (or read as one line from stdin)',
+  addUser,
+  (name, file) => `added ${name} to ${file}\n`,
+);
+
+const passwd = passwordCommand(
+  'passwd <name>',
+  "Set a user's password (prompted for, or one line from stdin)",
+  setPassword,
+  (name, file) => `changed the password of ${name} in ${file}\n`,
+);
 
 const del: CommandModule<object, UserArgs> = {
   command: 'del <name>',
