@@ -12,7 +12,11 @@
  *   - standard refusals for obsolete or dangerous commands and a HELP
  *     derived from the commands this connection supports;
  *   - a clear 538 for AUTH where it is not offered (plaintext, not loopback);
- *   - per-address connection counting.
+ *   - per-address connection counting;
+ *   - a client that half-closes (FIN after its last command, `nc -N`,
+ *     shutdown(SHUT_WR)) still gets every reply it is owed, then the close.
+ *     The listener is allowHalfOpen (server.ts), smtp-server has no 'end'
+ *     handler of its own, so ending our side is done here.
  *
  * The overridden members are smtp-server's own (typed in its .d.ts); a
  * change there shows up in test/smtp/*.test.ts, which drive real sockets.
@@ -90,6 +94,10 @@ export class MaildirdConnection extends SMTPConnection {
   #enhanced: string | undefined;
   #errors = 0;
   #detached = false;
+  /** Commands dispatched whose handlers have not called back yet (their replies are still owed). */
+  #running = 0;
+  /** The client half-closed: its last command is in, nothing more will come. */
+  #inputEnded = false;
 
   constructor(core: MaildirdSmtpCore, socket: Socket | TLSSocket, options: SMTPConnectionOptions | null | undefined, settings: ConnectionSettings) {
     super(core, socket, options);
@@ -116,7 +124,32 @@ export class MaildirdConnection extends SMTPConnection {
       return (write as (...args: unknown[]) => boolean).call(this, chunk, ...rest);
     } as typeof parser.write;
     connectionOfParser.set(parser, this);
+    // The socket piped into the parser ended (the client's FIN) and every
+    // command before it has run: a Writable finishes only once each write's
+    // callback ran, and smtp-server holds a chunk's callback until the
+    // commands in it are answered (for DATA, until the reply after "." is
+    // written). smtp-server's own 'finish' listener (the last line without
+    // CRLF, run as a command) was added first, so it has been dispatched.
+    // A retired parser (after STARTTLS) is unpiped, never ended.
+    parser.once('finish', () => connectionOfParser.get(parser)?.onInputEnded(parser));
     return parser;
+  }
+
+  /** @internal the client half-closed; see _createParser. */
+  onInputEnded(parser: SMTPStream): void {
+    if (parser !== this._parser) return;
+    this.#inputEnded = true;
+    this.#closeIfDone();
+  }
+
+  /**
+   * A half-closed client is answered in full, then our side is ended. In the
+   * middle of DATA the message is incomplete: the close destroys its stream,
+   * so the handler sees the client gone and nothing is stored.
+   */
+  #closeIfDone(): void {
+    if (!this.#inputEnded || this.#running > 0 || this._closing || this._closed) return;
+    this.close();
   }
 
   onBytes(chunk: unknown): void {
@@ -131,10 +164,17 @@ export class MaildirdConnection extends SMTPConnection {
 
   override _onCommand(command: Buffer, callback?: () => void): void {
     this.timeouts.commandStarted();
+    this.#running += 1;
+    let isDone = false;
     const next = (): void => {
+      if (!isDone) {
+        isDone = true;
+        this.#running -= 1;
+      }
       if (this._parser !== false && this._parser._dataMode) this.timeouts.dataStarted();
       else if (!this._closing) this.timeouts.waitForCommand();
       callback?.();
+      this.#closeIfDone();
     };
     if (this.#isUnofferedAuth(command)) {
       this.send(REPLIES.encryptionRequired.code, format(REPLIES.encryptionRequired));
@@ -196,10 +236,19 @@ export class MaildirdConnection extends SMTPConnection {
         text = split.text;
       }
     }
+    // smtp-server writes only while the socket's readyState is 'open'; a
+    // half-closed client's socket is 'writeOnly', and the replies it is owed
+    // (the 250 for a message whose "." came with the FIN) must still go out.
+    // Shadow the getter for this one write; deleting the own property
+    // restores the prototype's.
+    const socket = this._socket as { readyState: string; writable: boolean };
+    const isHalfClosed = !this._upgrading && socket.readyState === 'writeOnly' && socket.writable;
+    if (isHalfClosed) Object.defineProperty(socket, 'readyState', { value: 'open', configurable: true });
     try {
       super.send(code, text, context);
     } finally {
       this.#enhanced = undefined;
+      if (isHalfClosed) delete (socket as { readyState?: string }).readyState;
     }
     if (code >= 500 && !this._closing) {
       this.#errors += 1;

@@ -235,6 +235,10 @@ export class SmtpServer {
       ...(options.heloResponse === undefined ? {} : { heloResponse: options.heloResponse }),
       lmtp: this.lmtp,
       secure: options.implicitTls === true,
+      // smtp-server passes its options to net.createServer: a client's FIN
+      // must not end our side before the replies it is owed are written
+      // (connection.ts ends it then). TLS sockets inherit it from the TCP socket.
+      allowHalfOpen: true,
       // STARTTLS only with a real pair (see PEERS.md); the contexts come from LiveContexts.
       ...(this.#tls === undefined
         ? { hideSTARTTLS: true }

@@ -177,6 +177,11 @@ export class SmtpTestClient {
     return reply;
   }
 
+  /** Half-close: shutdown(SHUT_WR) (after TLS close_notify on a TLS socket); replies can still be read. */
+  end(): void {
+    this.#socket.end();
+  }
+
   destroy(): void {
     this.#socket.destroy();
   }

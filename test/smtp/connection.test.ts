@@ -1,11 +1,19 @@
 /**
  * Limits and clocks over real sockets: recipients, messages, connections
  * (global and per address), idle, line and DATA-rate clocks (fired by
- * hand, no sleeps), error replies, unauthenticated commands, line length.
+ * hand, no sleeps), error replies, unauthenticated commands, line length,
+ * and clients that half-close.
  */
-import t from 'tap';
+import t, { type Test } from 'tap';
+import { readFileSync } from 'node:fs';
+import type { ConnectionOptions } from 'node:tls';
+import { nodeFs, type FsLayer } from '../../src/storage/maildir/fs.js';
 import { codeOf } from '../helpers/smtp-client.js';
-import { delivered, startSmtp } from '../helpers/smtp-setup.js';
+import { delivered, leftovers, startSmtp, type Harness, type HarnessOptions } from '../helpers/smtp-setup.js';
+
+const TLS_DIR = new URL('../../fixtures/tls/', import.meta.url);
+const tlsPair = { cert: readFileSync(new URL('localhost.crt', TLS_DIR)), key: readFileSync(new URL('localhost.key', TLS_DIR)) };
+const clientTls: ConnectionOptions = { ca: readFileSync(new URL('ca.crt', TLS_DIR)), servername: 'localhost' };
 
 t.test('max recipients: 452 4.5.3, the transaction goes on with those accepted', async (t) => {
   const h = await startSmtp(t, { limits: { maxRecipients: 2 } });
@@ -161,4 +169,112 @@ t.test('close(): sessions are told 421 and the server stops accepting', async (t
   await c.closed();
   await closing;
   t.equal(h.server.connections, 0);
+});
+
+/**
+ * Half-closing clients (`nc -N`, shutdown(SHUT_WR) after the last command):
+ * every reply owed is written after the FIN, then the server closes. A
+ * lost 250 makes the sender retry a message that was stored: a duplicate.
+ * The store's directory fsync waits until the client has half-closed, so
+ * the FIN reaches the server while the message is still being written.
+ */
+async function gatedHarness(t: Test, options: HarnessOptions = {}): Promise<{ h: Harness; release: () => void }> {
+  let release: () => void = () => undefined;
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  const fs: FsLayer = {
+    ...nodeFs,
+    async fsyncDir(path) {
+      await gate;
+      return nodeFs.fsyncDir(path);
+    },
+  };
+  return { h: await startSmtp(t, { ...options, fs }), release };
+}
+
+/** Ordering aid only (no assertion depends on it): let the FIN reach the server before the store answers. */
+const afterFin = (release: () => void): void => void setTimeout(release, 100);
+
+const MESSAGE = 'MAIL FROM:<s@remote.example>\r\nRCPT TO:<alice@example.org>\r\nDATA\r\nSubject: half\r\n\r\nbody\r\n.\r\n';
+
+t.test('half-close: DATA, "." and QUIT in one write, then FIN: 250 and 221 arrive, the message is stored once', async (t) => {
+  const { h, release } = await gatedHarness(t);
+  const c = await h.connect();
+  await c.ehlo();
+  c.write(`${MESSAGE}QUIT\r\n`);
+  c.end();
+  afterFin(release);
+  t.same((await c.replies(5)).map(codeOf), ['250 2.1.0', '250 2.1.5', '354', '250 2.0.0', '221 2.0.0']);
+  t.equal(await c.closed(), '', 'nothing after the 221; the server closed');
+  const alice = await delivered(h.root ?? '', 'alice');
+  t.equal(alice.length, 1, 'stored exactly once');
+  t.match(alice[0]?.[1].toString('latin1'), /\nSubject: half\n\nbody\n$/);
+  t.same(await leftovers(h.root ?? '', 'alice'), []);
+});
+
+t.test('half-close without QUIT: the 250 arrives, then the server closes', async (t) => {
+  const { h, release } = await gatedHarness(t);
+  const c = await h.connect();
+  await c.ehlo();
+  c.write(MESSAGE);
+  c.end();
+  afterFin(release);
+  t.same((await c.replies(4)).map(codeOf), ['250 2.1.0', '250 2.1.5', '354', '250 2.0.0']);
+  t.equal(await c.closed(), '', 'closed without a further reply');
+  t.equal((await delivered(h.root ?? '', 'alice')).length, 1);
+  t.equal(h.server.connections, 0);
+});
+
+t.test('half-close: a last command without CRLF is still answered (smtp-server runs it at the FIN)', async (t) => {
+  const h = await startSmtp(t);
+  const c = await h.connect();
+  await c.ehlo();
+  c.write('NOOP\r\nQUIT');
+  c.end();
+  t.same((await c.replies(2)).map(codeOf), ['250 2.0.0', '221 2.0.0']);
+  await c.closed();
+});
+
+t.test('half-close in the middle of DATA: the connection closes, nothing is stored', async (t) => {
+  const h = await startSmtp(t);
+  const c = await h.connect();
+  await c.ehlo();
+  c.write('MAIL FROM:<s@remote.example>\r\nRCPT TO:<alice@example.org>\r\nDATA\r\n');
+  t.same((await c.replies(3)).map(codeOf), ['250 2.1.0', '250 2.1.5', '354']);
+  c.write('Subject: cut\r\n\r\nno end marker\r\n');
+  c.end();
+  t.equal(await c.closed(), '', 'no reply for a message that never ended');
+  await h.server.close(); // waits for the handler to see the client gone
+  t.same(await delivered(h.root ?? '', 'alice'), []);
+  t.same(await leftovers(h.root ?? '', 'alice'), []);
+});
+
+t.test('half-close after STARTTLS and on SMTPS: the replies owed still arrive', async (t) => {
+  for (const mode of ['starttls', 'smtps'] as const) {
+    const { h, release } = await gatedHarness(t, { tls: tlsPair, implicitTls: mode === 'smtps' });
+    const c = await h.connect(mode === 'smtps' ? { tls: clientTls } : {});
+    await c.ehlo();
+    if (mode === 'starttls') {
+      t.equal(codeOf(await c.startTls(clientTls)), '220 2.0.0');
+      await c.ehlo();
+    }
+    c.write(`${MESSAGE}QUIT\r\n`);
+    c.end();
+    afterFin(release);
+    t.same((await c.replies(5)).map(codeOf), ['250 2.1.0', '250 2.1.5', '354', '250 2.0.0', '221 2.0.0'], mode);
+    await c.closed();
+    t.equal((await delivered(h.root ?? '', 'alice')).length, 1, `${mode}: stored once`);
+  }
+});
+
+t.test('half-close on LMTP: one reply per recipient, then 221', async (t) => {
+  const { h, release } = await gatedHarness(t, { lmtp: true, authOffered: 'never' });
+  const c = await h.connect();
+  await c.command('LHLO mta.example');
+  c.write('MAIL FROM:<s@remote.example>\r\nRCPT TO:<alice@example.org>\r\nRCPT TO:<bob@example.org>\r\nDATA\r\nSubject: l\r\n\r\nx\r\n.\r\nQUIT\r\n');
+  c.end();
+  afterFin(release);
+  t.same((await c.replies(7)).map(codeOf), ['250 2.1.0', '250 2.1.5', '250 2.1.5', '354', '250 2.0.0', '250 2.0.0', '221 2.0.0']);
+  await c.closed();
+  t.equal((await delivered(h.root ?? '', 'alice')).length, 1);
+  t.equal((await delivered(h.root ?? '', 'bob')).length, 1);
 });
