@@ -26,6 +26,7 @@ import { StoredDecoder, WireSizeCounter, toStoredBuffer } from '../wire.js';
 import { deliveredName, UniqueNameGenerator } from './filename.js';
 import type { FileHandle, FsLayer } from './fs.js';
 import { nodeFs } from './fs.js';
+import { createMaildir } from './create-maildir.js';
 import { GroupCommit } from './group-commit.js';
 import type { FolderForm } from './layout.js';
 import { maildirPaths } from './layout.js';
@@ -586,10 +587,8 @@ export class MaildirDeliverer {
   }
 
   /**
-   * Make `dir` a Maildir (cur/ new/ tmp/, 0700), creating missing parents,
-   * and make the new entries durable (fsync of each changed parent) before
-   * any message is acknowledged in it. Concurrent calls for one folder share
-   * the work; another process creating it at the same time is fine (EEXIST).
+   * Make `dir` a Maildir (create-maildir.ts) before any message is
+   * acknowledged in it. Concurrent calls for one folder share the work.
    */
   #createMaildir(dir: string, owner: Copy['owner']): Promise<void> {
     const running = this.#creating.get(dir);
@@ -600,53 +599,15 @@ export class MaildirDeliverer {
   }
 
   async #doCreateMaildir(dir: string, owner: Copy['owner']): Promise<void> {
-    const changed = new Set<string>();
-    await this.#mkdirParents(dir, changed, 0);
-    if (await this.#mkdir(dir, 0o700, owner)) changed.add(path.dirname(dir));
-    for (const sub of ['cur', 'new', 'tmp']) {
-      if (await this.#mkdir(path.join(dir, sub), 0o700, owner)) changed.add(dir);
-    }
-    // Always make the user folder and its parent durable, even when another
-    // process created them (its fsync may not have happened yet).
-    changed.add(dir);
-    changed.add(path.dirname(dir));
-    await Promise.all(
-      [...changed].map(async (parent) => {
+    await createMaildir({
+      fs: this.#fs,
+      dir,
+      owner,
+      onDirFsync: () => {
         this.#stats.dirFsyncs += 1;
         this.#stats.fsyncs += 1;
-        await this.#fs.fsyncDir(parent);
-      }),
-    );
-  }
-
-  /**
-   * Parents above a user folder (`%d` of a `%d/%n` layout) are shared by
-   * several users: made 0711 (enterable, not listable) and kept by the
-   * process, not given to one user.
-   */
-  async #mkdirParents(dir: string, changed: Set<string>, depth: number): Promise<void> {
-    const parent = path.dirname(dir);
-    if (parent === dir || depth > 32) return;
-    try {
-      await this.#fs.stat(parent);
-      return;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    }
-    await this.#mkdirParents(parent, changed, depth + 1);
-    if (await this.#mkdir(parent, 0o711, undefined)) changed.add(path.dirname(parent));
-  }
-
-  /** mkdir; true when this call created it, false when it already existed. */
-  async #mkdir(dir: string, mode: number, owner: Copy['owner']): Promise<boolean> {
-    try {
-      await this.#fs.mkdir(dir, mode);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
-      throw err;
-    }
-    if (owner !== undefined) await this.#fs.chown(dir, owner.uid, owner.gid);
-    return true;
+      },
+    });
   }
 }
 

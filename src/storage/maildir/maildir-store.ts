@@ -14,6 +14,7 @@ import fg from 'fast-glob';
 import { StorageError, storageErrorFrom } from '../../errors.js';
 import { silentLogger, type Logger } from '../../log/logger.js';
 import type { DeliveryOutcome, DeliveryRequest, Maildrop, MailStore, MailUser, MessageInfo, StoreStats } from '../store.js';
+import { createMaildir, type MaildirOwner } from './create-maildir.js';
 import { createDeliveryCounters, MaildirDeliverer, type DeliveryCounters, type ResolvedFolder } from './deliver.js';
 import { DovecotUidlistReader, dovecotUidl } from './dovecot-uidlist.js';
 import { DEFAULT_INFO_SEPARATORS } from './filename.js';
@@ -247,53 +248,18 @@ export class MaildirStore implements MailStore {
     }
   }
 
-  #ownerOf(user: MailUser): { uid: number; gid: number } | undefined {
+  #ownerOf(user: MailUser): MaildirOwner | undefined {
     if (!this.#isRoot || user.uid === undefined || user.gid === undefined) return undefined;
     return { uid: user.uid, gid: user.gid };
   }
 
-  /**
-   * A new user's Maildir: missing parents (shared, 0711, e.g. the `%d` of
-   * `%d/%n`), the folder and cur/ new/ tmp/ (0700, given to the user when
-   * running as root), each new entry made durable. Racing another process
-   * (EEXIST) is fine.
-   */
-  async #createMaildir(dir: string, owner: { uid: number; gid: number } | undefined): Promise<void> {
-    const changed = new Set<string>();
-    const missing: string[] = [];
-    for (let p = path.dirname(dir); p !== this.#root && p.startsWith(this.#root); p = path.dirname(p)) {
-      if (await this.#exists(p)) break;
-      missing.unshift(p);
-    }
+  /** A new user's Maildir (create-maildir.ts), inside the root. */
+  async #createMaildir(dir: string, owner: MaildirOwner | undefined): Promise<void> {
     try {
-      for (const p of missing) if (await this.#mkdir(p, 0o711, undefined)) changed.add(path.dirname(p));
-      if (await this.#mkdir(dir, 0o700, owner)) changed.add(path.dirname(dir));
-      for (const sub of ['cur', 'new', 'tmp']) if (await this.#mkdir(path.join(dir, sub), 0o700, owner)) changed.add(dir);
-      for (const p of changed) await this.#fs.fsyncDir(p);
+      if (await createMaildir({ fs: this.#fs, dir, owner, root: this.#root })) this.#logger.info({ dir }, 'created Maildir');
     } catch (err) {
       throw storageErrorFrom(err, `create ${dir}`);
     }
-    this.#logger.info({ dir }, 'created Maildir');
-  }
-
-  async #exists(p: string): Promise<boolean> {
-    try {
-      await this.#fs.stat(p);
-      return true;
-    } catch {
-      return false;
-    }
-  }
-
-  async #mkdir(p: string, mode: number, owner: { uid: number; gid: number } | undefined): Promise<boolean> {
-    try {
-      await this.#fs.mkdir(p, mode);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
-      throw err;
-    }
-    if (owner !== undefined) await this.#fs.chown(p, owner.uid, owner.gid);
-    return true;
   }
 
   /** The Maildir spec's 36-hour rule, at most once an hour per folder in this process. */
