@@ -22,6 +22,7 @@ import { UserDatabase } from '../../auth/user-db.js';
 import { loadConfig } from '../../config/load.js';
 import { deliverLocal, EX_TEMPFAIL, EX_USAGE } from '../../smtp/local-delivery.js';
 import { MaildirStore } from '../../storage/maildir/maildir-store.js';
+import { storeOptionsFrom } from '../store-options.js';
 import { runContextOf } from '../context.js';
 import { describeFailure } from '../failure.js';
 import { writeOut, type CliIo } from '../io.js';
@@ -77,14 +78,7 @@ async function deliver(argv: DeliverArgs, sender: string | undefined, recipients
       const config = await loadConfig({ flags: flagValues(argv), env: io.env, cwd: io.cwd });
       users = await UserDatabase.load({ file: config.users, domains: config.domains, caseInsensitive: config.caseInsensitiveUsers });
       store = await MaildirStore.open({
-        root: config.root,
-        layout: config.layout,
-        defaultDomain: config.domains[0],
-        deletionMode: config.deletionMode,
-        infoSeparator: config.infoSeparator,
-        uidlMode: config.uidl,
-        defaultQuotaBytes: config.quota.bytes,
-        defaultQuotaMessages: config.quota.messages,
+        ...storeOptionsFrom(config),
         // One message in, out again: leftover journals are the next `serve`'s or login's business,
         // and walking the whole tree for them would cost every delivery.
         recoverAtStart: false,

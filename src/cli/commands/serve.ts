@@ -12,6 +12,7 @@ import { ConfigError } from '../../errors.js';
 import { createLogger, type Logger } from '../../log/logger.js';
 import { loadTlsFiles, TlsContextHolder } from '../../protocol/tls.js';
 import { MaildirStore } from '../../storage/maildir/maildir-store.js';
+import { storeOptionsFrom } from '../store-options.js';
 import { UserDatabase } from '../../auth/user-db.js';
 import { runContextOf } from '../context.js';
 import { isExampleConfig, exampleLoginLines } from '../example.js';
@@ -67,14 +68,7 @@ async function runServer(
   stopSignal: Promise<string>,
 ): Promise<number> {
   const store = await MaildirStore.open({
-    root: config.root,
-    layout: config.layout,
-    defaultDomain: config.domains[0],
-    deletionMode: config.deletionMode,
-    infoSeparator: config.infoSeparator,
-    uidlMode: config.uidl,
-    defaultQuotaBytes: config.quota.bytes,
-    defaultQuotaMessages: config.quota.messages,
+    ...storeOptionsFrom(config),
     logger: logger.child({ component: 'store' }),
   });
   const running: RunningFrontend[] = [];
