@@ -57,6 +57,15 @@ export type {
   RcptDecision,
   SessionInfo,
 } from './smtp/hooks.js';
+export type {
+  SmtpServerEvents,
+  SmtpConnectEvent,
+  SmtpCommandEvent,
+  SmtpLoginEvent,
+  SmtpLoginFailedEvent,
+  SmtpMessageEvent,
+  SmtpSessionEndEvent,
+} from './smtp/events.js';
 export { RecipientPolicy } from './smtp/recipient-policy.js';
 export { AliasTable, parseAliases } from './smtp/aliases.js';
 export { deliverLocal, type LocalDeliveryOptions, type LocalDeliveryResult } from './smtp/local-delivery.js';

@@ -17,7 +17,7 @@ import { createHttpServer, type HealthReport } from '../http/server.js';
 import type { ServerMetrics } from '../http/server-metrics.js';
 import { createPop3Server } from '../pop3/server.js';
 import { createSmtpServer, type SmtpServer } from '../smtp/server.js';
-import { ObservedAuthenticator, ObservedStore, observePop3 } from './observe.js';
+import { ObservedStore, observePop3, observeSmtp } from './observe.js';
 
 export interface FrontendContext {
   readonly config: Config;
@@ -110,17 +110,17 @@ const smtp: Frontend = {
   listeners: ['smtp', 'submission', 'smtps', 'lmtp'],
   async start({ config, store, users, tls, logger, listeners, metrics }) {
     const servers: SmtpServer[] = [];
+    const unobserve: (() => void)[] = [];
     const closeAll = async () => {
       await Promise.all(servers.map((server) => server.close()));
+      for (const stop of unobserve) stop();
     };
     return startListeners(
       listeners,
       (name, address) => {
-        metrics.delivered.touch({ proto: name });
-        metrics.bytesIn.touch({ proto: name });
         const server = createSmtpServer({
           store: new ObservedStore(store, metrics, name),
-          users: new ObservedAuthenticator(users, metrics, name),
+          users,
           tls,
           logger,
           localDomains: config.domains,
@@ -142,8 +142,7 @@ const smtp: Frontend = {
           },
         });
         servers.push(server);
-        // smtp-server reports no connection ends: open connections only (see observe.ts).
-        metrics.addConnectionSource(name, () => server.connections, { countsClosed: false, hasLogins: name !== 'lmtp' });
+        unobserve.push(observeSmtp(server, metrics, name));
         // A bare PORT: no host, so Node binds every address (IPv6 and IPv4 where it can).
         return server.listen(
           address.kind === 'unix'

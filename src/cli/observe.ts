@@ -1,45 +1,39 @@
 /**
  * Feeding /metrics (src/http/server-metrics.ts) from the running parts,
- * without touching protocol code: the POP3 server's typed events, and
- * decorators on the two ports every front-end uses (the MailStore for
- * deliveries and lock contention, the Authenticator for SMTP logins).
- * The decorators only count; every call goes to the real part unchanged.
- *
- * What the front-ends do not report yet (no event for it) is not guessed:
- * see the list in each function's comment.
+ * without touching protocol code: the POP3 and SMTP servers' typed events
+ * (connections, commands by name and result, logins, messages, octets),
+ * and a decorator on the storage port for what only the store knows (the
+ * time to durability of each delivery, maildrops refused on the lock).
+ * The decorator only counts; every call goes to the real store unchanged.
  */
-import type { Authenticator } from '../auth/authenticator.js';
 import { isStorageError } from '../errors.js';
 import type { ServerMetrics } from '../http/server-metrics.js';
 import type { Pop3Server } from '../pop3/server.js';
+import type { SmtpServer } from '../smtp/server.js';
 import type { DeliveryOutcome, DeliveryRequest, Maildrop, MailStore, MailUser, StoreStats } from '../storage/store.js';
 
 /**
- * POP3: logins and failures (PASS, APOP, AUTH by result), RETR, deletions,
- * octets sent and closed connections, from the server's events; open
- * connections sampled at each scrape. Not available from events: the other
- * commands (LIST, UIDL, TOP, DELE, ...) and octets received.
+ * POP3: connections opened and closed, every command by verb and result,
+ * logins and failures, messages retrieved and deleted, octets each way;
+ * open connections sampled at each scrape.
  */
 export function observePop3(server: Pop3Server, metrics: ServerMetrics): () => void {
   const proto = 'pop3';
   const removeSource = metrics.addConnectionSource(proto, () => server.connectionCount);
-  const onLogin = (event: { readonly mechanism: string }): void => {
-    metrics.logins.inc({ proto });
-    metrics.commands.inc({ proto, command: loginCommand(event.mechanism), result: 'ok' });
-  };
-  const onLoginFailed = (event: { readonly mechanism: string }): void => {
-    metrics.authFailures.inc({ proto });
-    metrics.commands.inc({ proto, command: loginCommand(event.mechanism), result: 'error' });
-  };
-  const onRetrieve = (): void => {
-    metrics.retrieved.inc();
-    metrics.commands.inc({ proto, command: 'RETR', result: 'ok' });
-  };
+  const onConnect = (): void => metrics.connectionsOpened.inc({ proto });
+  const onCommand = (event: { readonly command: string; readonly ok: boolean }): void =>
+    metrics.commands.inc({ proto, command: event.command, result: event.ok ? 'ok' : 'error' });
+  const onLogin = (): void => metrics.logins.inc({ proto });
+  const onLoginFailed = (): void => metrics.authFailures.inc({ proto });
+  const onRetrieve = (): void => metrics.retrieved.inc();
   const onDelete = (event: { readonly messages: readonly unknown[] }): void => metrics.deleted.inc({}, event.messages.length);
-  const onSessionEnd = (summary: { readonly bytesSent: number }): void => {
+  const onSessionEnd = (summary: { readonly bytesSent: number; readonly bytesReceived: number }): void => {
     metrics.connectionsClosed.inc({ proto });
     metrics.bytesOut.inc({ proto }, summary.bytesSent);
+    metrics.bytesIn.inc({ proto }, summary.bytesReceived);
   };
+  server.on('connect', onConnect);
+  server.on('command', onCommand);
   server.on('login', onLogin);
   server.on('login-failed', onLoginFailed);
   server.on('retrieve', onRetrieve);
@@ -47,6 +41,8 @@ export function observePop3(server: Pop3Server, metrics: ServerMetrics): () => v
   server.on('session-end', onSessionEnd);
   return () => {
     removeSource();
+    server.off('connect', onConnect);
+    server.off('command', onCommand);
     server.off('login', onLogin);
     server.off('login-failed', onLoginFailed);
     server.off('retrieve', onRetrieve);
@@ -55,16 +51,44 @@ export function observePop3(server: Pop3Server, metrics: ServerMetrics): () => v
   };
 }
 
-/** `USER` (USER/PASS) -> PASS, `APOP` -> APOP, `SASL PLAIN` -> AUTH: the command that carried the credentials. */
-function loginCommand(mechanism: string): string {
-  if (mechanism === 'USER') return 'PASS';
-  if (mechanism.startsWith('SASL')) return 'AUTH';
-  return mechanism;
+/**
+ * One SMTP listener (`proto`: smtp, submission, smtps, lmtp): connections
+ * opened and closed, every command by verb and result (a reply below 400
+ * is `ok`), AUTH successes and failures, octets each way; open connections
+ * sampled at each scrape. Delivered copies and their latency come from the
+ * store (ObservedStore), where durability is decided.
+ */
+export function observeSmtp(server: SmtpServer, metrics: ServerMetrics, proto: string): () => void {
+  const removeSource = metrics.addConnectionSource(proto, () => server.connections, { hasLogins: proto !== 'lmtp' });
+  metrics.delivered.touch({ proto });
+  const onConnect = (): void => metrics.connectionsOpened.inc({ proto });
+  const onCommand = (event: { readonly command: string; readonly code: number }): void =>
+    metrics.commands.inc({ proto, command: event.command, result: event.code < 400 ? 'ok' : 'error' });
+  const onLogin = (): void => metrics.logins.inc({ proto });
+  const onLoginFailed = (): void => metrics.authFailures.inc({ proto });
+  const onSessionEnd = (event: { readonly bytesSent: number; readonly bytesReceived: number }): void => {
+    metrics.connectionsClosed.inc({ proto });
+    metrics.bytesOut.inc({ proto }, event.bytesSent);
+    metrics.bytesIn.inc({ proto }, event.bytesReceived);
+  };
+  server.on('connect', onConnect);
+  server.on('command', onCommand);
+  server.on('login', onLogin);
+  server.on('login-failed', onLoginFailed);
+  server.on('session-end', onSessionEnd);
+  return () => {
+    removeSource();
+    server.off('connect', onConnect);
+    server.off('command', onCommand);
+    server.off('login', onLogin);
+    server.off('login-failed', onLoginFailed);
+    server.off('session-end', onSessionEnd);
+  };
 }
 
 /**
- * The store as one listener sees it: delivered copies, content octets and
- * the time to durability per delivery, and maildrops refused because they
+ * The store as one listener sees it: delivered copies and the time to
+ * durability per delivery, and maildrops refused because they
  * were locked ('in-use'). Everything else passes straight through.
  */
 export class ObservedStore implements MailStore {
@@ -90,14 +114,10 @@ export class ObservedStore implements MailStore {
   }
 
   async deliver(request: DeliveryRequest): Promise<DeliveryOutcome[]> {
-    let octets = 0;
-    const content = Buffer.isBuffer(request.content) ? request.content : counted(request.content, (n) => (octets += n));
-    if (Buffer.isBuffer(content)) octets = content.length;
     const started = this.#now();
-    const outcomes = await this.#store.deliver({ ...request, content });
+    const outcomes = await this.#store.deliver(request);
     const proto = this.#proto;
     const ok = outcomes.filter((outcome) => outcome.ok).length;
-    this.#metrics.bytesIn.inc({ proto }, octets);
     if (ok > 0) {
       this.#metrics.delivered.inc({ proto }, ok);
       this.#metrics.deliveryDuration.observe({ proto }, (this.#now() - started) / 1000);
@@ -113,50 +133,3 @@ export class ObservedStore implements MailStore {
   async close(): Promise<void> {}
 }
 
-async function* counted(source: AsyncIterable<Buffer | Uint8Array>, add: (octets: number) => void): AsyncIterable<Buffer | Uint8Array> {
-  for await (const chunk of source) {
-    add(chunk.length);
-    yield chunk;
-  }
-}
-
-/**
- * The user database as one SMTP listener sees it: AUTH results and failed
- * logins counted. Not available without an SMTP event: the other commands
- * (EHLO, MAIL, RCPT, DATA, ...), connections opened or closed, octets sent.
- */
-export class ObservedAuthenticator implements Authenticator {
-  readonly #users: Authenticator;
-  readonly #metrics: ServerMetrics;
-  readonly #proto: string;
-
-  constructor(users: Authenticator, metrics: ServerMetrics, proto: string) {
-    this.#users = users;
-    this.#metrics = metrics;
-    this.#proto = proto;
-  }
-
-  lookup(loginOrAddress: string): MailUser | undefined {
-    return this.#users.lookup(loginOrAddress);
-  }
-
-  async verifyPassword(login: string, password: string): Promise<MailUser | undefined> {
-    return this.#count(await this.#users.verifyPassword(login, password));
-  }
-
-  async verifyDigest(mechanism: 'APOP' | 'CRAM-MD5', login: string, challenge: string, digestHex: string): Promise<MailUser | undefined> {
-    return this.#count(await this.#users.verifyDigest(mechanism, login, challenge, digestHex));
-  }
-
-  hasSharedSecrets(): boolean {
-    return this.#users.hasSharedSecrets();
-  }
-
-  #count(user: MailUser | undefined): MailUser | undefined {
-    const proto = this.#proto;
-    if (user === undefined) this.#metrics.authFailures.inc({ proto });
-    else this.#metrics.logins.inc({ proto });
-    this.#metrics.commands.inc({ proto, command: 'AUTH', result: user === undefined ? 'error' : 'ok' });
-    return user;
-  }
-}

@@ -15,6 +15,8 @@ export type Sampler = () => number;
 
 export class ServerMetrics {
   readonly registry = new MetricsRegistry();
+  /** Connections accepted, by protocol (refused ones included: they were connections). */
+  readonly connectionsOpened: Counter;
   /** Connections whose session has ended, by protocol (with connectionsOpen: every connection seen). */
   readonly connectionsClosed: Counter;
   /** Commands by protocol, verb and result (`ok` / `error`). */
@@ -28,9 +30,9 @@ export class ServerMetrics {
   readonly retrieved: Counter;
   /** Messages removed from maildrops by POP3 QUIT (moved to Trash or unlinked). */
   readonly deleted: Counter;
-  /** Octets received from clients: message content handed to the store, by listener. */
+  /** Octets received from clients (commands and message content; after TLS the decrypted octets), by protocol, counted when a connection ends. */
   readonly bytesIn: Counter;
-  /** Octets sent to clients, by protocol. */
+  /** Octets sent to clients (replies and messages), by protocol, counted when a connection ends. */
   readonly bytesOut: Counter;
   /** Time the store took to make a message durable for all its recipients. */
   readonly deliveryDuration: Histogram;
@@ -49,6 +51,11 @@ export class ServerMetrics {
       help: 'Client connections open now, by protocol.',
       labelNames: ['proto'],
       collect: () => this.#sampleOpen(),
+    });
+    this.connectionsOpened = r.counter({
+      name: 'maildird_connections_total',
+      help: 'Client connections accepted, by protocol.',
+      labelNames: ['proto'],
     });
     this.connectionsClosed = r.counter({
       name: 'maildird_connections_closed_total',
@@ -75,10 +82,14 @@ export class ServerMetrics {
     this.deleted = r.counter({ name: 'maildird_messages_deleted_total', help: 'Messages removed from maildrops by POP3 QUIT.' });
     this.bytesIn = r.counter({
       name: 'maildird_received_bytes_total',
-      help: 'Octets of message content received and handed to the store, by listener.',
+      help: 'Octets received from clients (commands and message content, decrypted), by protocol; counted when a connection ends.',
       labelNames: ['proto'],
     });
-    this.bytesOut = r.counter({ name: 'maildird_sent_bytes_total', help: 'Octets sent to clients, by protocol.', labelNames: ['proto'] });
+    this.bytesOut = r.counter({
+      name: 'maildird_sent_bytes_total',
+      help: 'Octets sent to clients (replies and messages, before encryption), by protocol; counted when a connection ends.',
+      labelNames: ['proto'],
+    });
     this.deliveryDuration = r.histogram({
       name: 'maildird_delivery_duration_seconds',
       help: 'Time the store took to make a message durable for all its recipients (write, fsync, rename, folder fsync).',
@@ -109,19 +120,15 @@ export class ServerMetrics {
 
   /**
    * Count the open connections of a running server under `proto` (read at
-   * each scrape), and show its counters at 0 from the start: closed
-   * connections where the server reports them, logins and failures for a
+   * each scrape), and show its counters at 0 from the start: connections
+   * opened and closed, octets each way, and logins and failures for a
    * protocol with logins. Returns the function that stops counting it.
    */
-  addConnectionSource(
-    proto: string,
-    open: Sampler,
-    options: { readonly hasLogins?: boolean; readonly countsClosed?: boolean } = {},
-  ): () => void {
+  addConnectionSource(proto: string, open: Sampler, options: { readonly hasLogins?: boolean } = {}): () => void {
     const list = this.#open.get(proto) ?? [];
     list.push(open);
     this.#open.set(proto, list);
-    if (options.countsClosed ?? true) this.connectionsClosed.touch({ proto });
+    for (const counter of [this.connectionsOpened, this.connectionsClosed, this.bytesIn, this.bytesOut]) counter.touch({ proto });
     if (options.hasLogins ?? true) {
       this.authFailures.touch({ proto });
       this.logins.touch({ proto });

@@ -79,9 +79,12 @@ export class HttpServer {
     if (options.maxConnections !== undefined && options.maxConnections > 0) this.#server.maxConnections = options.maxConnections;
     this.#server.on('connection', (socket: Socket) => {
       this.#sockets.add(socket);
+      options.metrics.connectionsOpened.inc({ proto: 'http' });
       socket.once('close', () => {
         this.#sockets.delete(socket);
         options.metrics.connectionsClosed.inc({ proto: 'http' });
+        options.metrics.bytesIn.inc({ proto: 'http' }, socket.bytesRead);
+        options.metrics.bytesOut.inc({ proto: 'http' }, socket.bytesWritten);
       });
     });
     this.#server.on('clientError', (err, socket) => {

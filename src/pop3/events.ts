@@ -5,6 +5,25 @@
  * session; one that throws is logged and ignored.
  */
 
+/** A client connected and got its greeting. */
+export interface ConnectEvent {
+  readonly sessionId: string;
+  readonly remoteAddress: string;
+  readonly isTls: boolean;
+}
+
+/**
+ * One command line handled: `command` is the verb in upper case, or
+ * `unknown` for a line that names no POP3 command (a client's noise never
+ * becomes a metric label); `ok` says whether the final reply was `+OK`.
+ * A command whose connection was lost before its reply counts as failed.
+ */
+export interface CommandEvent {
+  readonly sessionId: string;
+  readonly command: string;
+  readonly ok: boolean;
+}
+
 export interface LoginEvent {
   readonly sessionId: string;
   /** Canonical user name. */
@@ -65,11 +84,15 @@ export interface SessionSummary {
   readonly deleted: number;
   /** Octets written to the client. */
   readonly bytesSent: number;
+  /** Octets received from the client. */
+  readonly bytesReceived: number;
   readonly durationMs: number;
   readonly reason: SessionEndReason;
 }
 
 export interface Pop3ServerEvents {
+  connect: [ConnectEvent];
+  command: [CommandEvent];
   login: [LoginEvent];
   'login-failed': [LoginFailedEvent];
   retrieve: [RetrieveEvent];

@@ -5,6 +5,8 @@ export { DEFAULT_POP3_LIMITS } from './config.js';
 export type { Pop3Limits, Pop3SessionConfig } from './config.js';
 export type {
   Pop3ServerEvents,
+  ConnectEvent,
+  CommandEvent,
   LoginEvent,
   LoginFailedEvent,
   RetrieveEvent,

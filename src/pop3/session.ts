@@ -75,6 +75,8 @@ export class Pop3Session implements CommandContext<Pop3State> {
   #deletedCount = 0;
   #user: string | undefined;
   #readAhead: ReadAhead | undefined;
+  /** Whether the last +OK/-ERR written said +OK (continuations `+ ` leave it alone): the result of the command being run. */
+  #lastReplyOk: boolean | undefined;
 
   constructor(deps: Pop3SessionDeps) {
     this.#deps = deps;
@@ -375,6 +377,7 @@ export class Pop3Session implements CommandContext<Pop3State> {
     let reason: SessionEndReason = 'eof';
     try {
       this.#reply(okLine(this.#greeting()));
+      this.#deps.events.emit('connect', { sessionId: this.#conn.id, remoteAddress: this.#conn.remoteAddress, isTls: this.#conn.isTls });
       reason = await this.#loop();
     } catch (err) {
       reason = 'error';
@@ -396,6 +399,7 @@ export class Pop3Session implements CommandContext<Pop3State> {
       retrieved: this.#retrievedCount,
       deleted: this.#deletedCount,
       bytesSent: this.#conn.bytesSent,
+      bytesReceived: this.#conn.bytesReceived,
       durationMs: this.#deps.now() - startedAt,
       reason,
     };
@@ -426,6 +430,7 @@ export class Pop3Session implements CommandContext<Pop3State> {
         case 'too-long':
           if (this.#trace) this.#log.debug(`C: [${event.length} octets, over the line limit]`);
           this.err('Command line too long');
+          this.#commandDone('unknown', false);
           this.#badCommand();
           break;
         case 'idle-timeout':
@@ -449,6 +454,7 @@ export class Pop3Session implements CommandContext<Pop3State> {
       text = this.#isUtf8 ? UTF8.decode(raw) : raw.toString('latin1');
     } catch {
       this.err('Invalid UTF-8 in command');
+      this.#commandDone('unknown', false);
       this.#badCommand();
       return;
     }
@@ -459,6 +465,7 @@ export class Pop3Session implements CommandContext<Pop3State> {
     if (command === undefined) {
       if (this.#trace) this.#log.debug(`C: ${VERB.test(verb) ? verb : '[unprintable]'} [${args.length} octets of arguments]`);
       this.err(VERB.test(verb) ? `Unknown command: ${verb}` : 'Unknown command');
+      this.#commandDone('unknown', false);
       this.#badCommand();
       return;
     }
@@ -468,17 +475,30 @@ export class Pop3Session implements CommandContext<Pop3State> {
     }
     if (!(command.states as readonly string[]).includes(this.#state.name)) {
       this.err(`${verb} is not valid in the ${this.#state.name} state`);
+      this.#commandDone(verb, false);
       this.#badCommand();
       return;
     }
+    this.#lastReplyOk = undefined;
+    let isLost = false;
     try {
       // The state check above is what makes each command's narrowed view of `state` true.
       await command.run(this, args);
     } catch (err) {
-      if (err instanceof ConnectionLostError || this.#inMultiline) throw err;
+      if (err instanceof ConnectionLostError || this.#inMultiline) {
+        isLost = true;
+        throw err;
+      }
       this.#reply(toPop3Reply(err, this.#log));
       if (err instanceof Pop3SyntaxError) this.#badCommand();
+    } finally {
+      // No +OK/-ERR of ours at all (STLS answers inside the handshake step): it went through.
+      this.#commandDone(verb, !isLost && (this.#lastReplyOk ?? true));
     }
+  }
+
+  #commandDone(command: string, ok: boolean): void {
+    this.#deps.events.emit('command', { sessionId: this.#conn.id, command, ok });
   }
 
   /** Say why the session ends (a read ended by a timer or a shutdown; EOF needs no words). */
@@ -511,6 +531,8 @@ export class Pop3Session implements CommandContext<Pop3State> {
   }
 
   #reply(line: string): void {
+    if (line.startsWith('+OK')) this.#lastReplyOk = true;
+    else if (line.startsWith('-ERR')) this.#lastReplyOk = false;
     this.#conn.write(line);
     if (this.#trace) this.#log.debug(`S: ${line.slice(0, -2)}`);
   }

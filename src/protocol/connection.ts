@@ -53,6 +53,7 @@ export class Connection {
   #reader!: LineReader;
   #writer!: ReplyWriter;
   #bytesSentBefore = 0;
+  #bytesReceivedBefore = 0;
   #readerPromise: Promise<LineEvent | undefined> | undefined;
   /** A line that arrived after a timer ended the wait it was read for. */
   #stashed: ReadEvent | undefined;
@@ -103,6 +104,11 @@ export class Connection {
   /** Octets written to the client, replies and message data. */
   get bytesSent(): number {
     return this.#bytesSentBefore + this.#writer.bytesWritten;
+  }
+
+  /** Octets received from the client (after TLS: the decrypted octets), commands and message data. */
+  get bytesReceived(): number {
+    return this.#bytesReceivedBefore + this.#reader.bytesRead;
   }
 
   /** True when a command is already buffered: the session answers it before anything is flushed. */
@@ -187,6 +193,7 @@ export class Connection {
     if (this.#isTls) throw new Error('connection is already encrypted');
     this.#readerPromise = undefined;
     const discarded = this.#reader.detach();
+    this.#bytesReceivedBefore += this.#reader.bytesRead;
     const sent = await this.#writer.writeAndWait(reply);
     if (!sent) throw new Error('connection closed before the TLS handshake');
     this.#bytesSentBefore += this.#writer.bytesWritten;

@@ -54,7 +54,12 @@ export class LineReader {
   #ended = false;
   #detached = false;
   #partialInProgress = false;
-  readonly #onData = (chunk: Buffer | string): void => this.#push(typeof chunk === 'string' ? Buffer.from(chunk, 'latin1') : chunk);
+  #bytesRead = 0;
+  readonly #onData = (chunk: Buffer | string): void => {
+    const bytes = typeof chunk === 'string' ? Buffer.from(chunk, 'latin1') : chunk;
+    this.#bytesRead += bytes.length;
+    this.#push(bytes);
+  };
   readonly #onEnd = (): void => this.#finish();
 
   constructor(source: Readable, options: LineReaderOptions) {
@@ -76,6 +81,11 @@ export class LineReader {
 
   get maxLineLength(): number {
     return this.#maxContent + 2;
+  }
+
+  /** Octets taken from the source so far (for the byte counters of /metrics). */
+  get bytesRead(): number {
+    return this.#bytesRead;
   }
 
   /** True when a complete line (or too-long event) is waiting: next() will not touch the network. */

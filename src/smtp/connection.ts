@@ -26,6 +26,7 @@ import type { TLSSocket } from 'node:tls';
 import { SMTPServer, type SMTPServerOptions, type SMTPServerSession } from 'smtp-server';
 import { SMTPConnection, type SMTPConnectionOptions } from 'smtp-server/lib/smtp-connection';
 import type { SMTPStream } from 'smtp-server/lib/smtp-stream';
+import { KNOWN_VERBS, type SmtpEventSink } from './events.js';
 import { REPLIES, splitEnhanced, type SmtpReply } from './replies.js';
 import { ConnectionTimeouts, type TimeoutSettings } from './timeouts.js';
 
@@ -36,7 +37,12 @@ export interface ConnectionSettings {
   /** AUTH exists on this listener (a connection may still not be offered it). */
   readonly authConfigured: boolean;
   readonly lmtp: boolean;
+  /** Where connections report connect, command results and their end (SmtpServer's events). */
+  readonly events?: SmtpEventSink | undefined;
 }
+
+/** Intermediate replies: the command goes on (AUTH challenges, DATA's go-ahead); its result comes later. */
+const INTERMEDIATE = new Set([334, 354]);
 
 type CommandHandler = (this: SMTPConnection, command: Buffer, callback: () => void) => void;
 
@@ -98,6 +104,10 @@ export class MaildirdConnection extends SMTPConnection {
   #running = 0;
   /** The client half-closed: its last command is in, nothing more will come. */
   #inputEnded = false;
+  /** The command waiting for its final reply (undefined between commands and for continuation lines). */
+  #pendingVerb: string | undefined;
+  #bytesReceived = 0;
+  #bytesSent = 0;
 
   constructor(core: MaildirdSmtpCore, socket: Socket | TLSSocket, options: SMTPConnectionOptions | null | undefined, settings: ConnectionSettings) {
     super(core, socket, options);
@@ -154,6 +164,7 @@ export class MaildirdConnection extends SMTPConnection {
 
   onBytes(chunk: unknown): void {
     const length = typeof chunk === 'string' ? Buffer.byteLength(chunk) : (chunk as Uint8Array).length;
+    this.#bytesReceived += length;
     this.timeouts.received(length);
   }
 
@@ -166,6 +177,11 @@ export class MaildirdConnection extends SMTPConnection {
     this.timeouts.commandStarted();
     this.#running += 1;
     let isDone = false;
+    // A line for a queued handler (an AUTH response) continues the command before it.
+    if (this._nextHandler === false) {
+      const verb = verbOf(command);
+      this.#pendingVerb = KNOWN_VERBS.has(verb) ? verb : 'unknown';
+    }
     const next = (): void => {
       if (!isDone) {
         isDone = true;
@@ -244,11 +260,20 @@ export class MaildirdConnection extends SMTPConnection {
     const socket = this._socket as { readyState: string; writable: boolean };
     const isHalfClosed = !this._upgrading && socket.readyState === 'writeOnly' && socket.writable;
     if (isHalfClosed) Object.defineProperty(socket, 'readyState', { value: 'open', configurable: true });
+    const verb = this.#pendingVerb;
+    if (verb !== undefined && !INTERMEDIATE.has(code)) {
+      this.#pendingVerb = undefined;
+      this.#settings.events?.emit('command', { sessionId: this.id, command: verb, code });
+    }
+    // smtp-server writes every reply here and nowhere else; bytesWritten counts what is queued too.
+    const wire = this._socket;
+    const before = wire.bytesWritten;
     try {
       super.send(code, text, context);
     } finally {
       this.#enhanced = undefined;
       if (isHalfClosed) delete (socket as { readyState?: string }).readyState;
+      this.#bytesSent += wire.bytesWritten - before;
     }
     if (code >= 500 && !this._closing) {
       this.#errors += 1;
@@ -267,6 +292,11 @@ export class MaildirdConnection extends SMTPConnection {
     if (!this.#detached) {
       this.#detached = true;
       this.core.detach(this);
+      this.#settings.events?.emit('session-end', {
+        sessionId: this.id,
+        bytesReceived: this.#bytesReceived,
+        bytesSent: this.#bytesSent,
+      });
     }
   }
 }
@@ -291,6 +321,7 @@ export class MaildirdSmtpCore extends SMTPServer {
     this.#bySession.set(connection.session, connection);
     this.#perAddress.set(connection.acceptedFrom, (this.#perAddress.get(connection.acceptedFrom) ?? 0) + 1);
     this.connections.add(connection);
+    this.#settings.events?.emit('connect', { sessionId: connection.id, remoteAddress: connection.remoteAddress });
     connection.on('error', (err: Error) => this._onError(err));
     connection.on('connect', (data) => this._onClientConnect(data));
     connection.init();

@@ -14,6 +14,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { reverse as dnsReverse } from 'node:dns';
+import { EventEmitter } from 'node:events';
 import type { AddressInfo, ListenOptions } from 'node:net';
 import { Readable } from 'node:stream';
 import type { SecureContext } from 'node:tls';
@@ -40,6 +41,7 @@ import type { AliasTable } from './aliases.js';
 import { DISABLED_COMMANDS, MaildirdSmtpCore, type MaildirdConnection } from './connection.js';
 import { InspectedContent } from './content.js';
 import { DataInspector } from './data-inspector.js';
+import type { SmtpEventSink, SmtpServerEvents } from './events.js';
 import { deliverToStore, summarise, type AcceptedRecipient, type RecipientResult } from './delivery.js';
 import type { MailFromHook, MessageHandler, MessageResult, RcptToHook, ReceivedMessage, SessionInfo } from './hooks.js';
 import { smtpServerLogger } from './log-adapter.js';
@@ -180,7 +182,7 @@ class LiveContexts extends Map<string, SecureContext> {
 /** Per-session transaction state: the recipients accepted so far, by lower-cased address. */
 type Transaction = Map<string, AcceptedRecipient>;
 
-export class SmtpServer {
+export class SmtpServer extends EventEmitter<SmtpServerEvents> {
   readonly policy: RecipientPolicy;
   readonly lmtp: boolean;
   readonly #options: SmtpServerOptions;
@@ -199,8 +201,18 @@ export class SmtpServer {
   /** Messages being handled (a client may have gone; the store may still be writing). */
   readonly #inFlight = new Set<Promise<unknown>>();
   #listening = false;
+  readonly #events: SmtpEventSink = {
+    emit: (event, ...args) => {
+      try {
+        (this.emit as (name: string, ...payload: unknown[]) => boolean)(event, ...args);
+      } catch (err) {
+        this.#logger.error({ err, event }, 'an smtp event listener threw');
+      }
+    },
+  };
 
   constructor(options: SmtpServerOptions) {
+    super();
     this.#options = options;
     this.lmtp = options.lmtp === true;
     this.#limits = { ...DEFAULT_SMTP_LIMITS, ...definedOnly(options.limits ?? {}) };
@@ -289,6 +301,7 @@ export class SmtpServer {
       maxErrors: limits.maxErrors,
       authConfigured: this.#authOffered !== 'never',
       lmtp: this.lmtp,
+      events: this.#events,
     });
     if (this.#tls !== undefined) this.#core.secureContext = new LiveContexts(this.#tls);
     this.#core.on('error', (err: Error) => this.#logger.warn({ err }, 'smtp server error'));
@@ -401,10 +414,12 @@ export class SmtpServer {
       if (user === undefined) {
         const nextDelayMs = this.#throttle.recordFailure(remote, throttleUser);
         this.#logger.info({ cid: session.id, remote, login, mechanism: auth.method, nextDelayMs }, 'authentication failed');
+        this.#events.emit('login-failed', { sessionId: session.id, login, mechanism: auth.method });
         return { err: null, response: { message: `${REPLIES.authFailed.enhanced} ${REPLIES.authFailed.text}`, responseCode: 535 } };
       }
       this.#throttle.recordSuccess(remote, throttleUser);
       this.#logger.info({ cid: session.id, remote, user: user.name, mechanism: auth.method }, 'login');
+      this.#events.emit('login', { sessionId: session.id, user: user.name, mechanism: auth.method });
       return { err: null, response: { user: user.name } };
     } catch (err) {
       this.#logger.error({ err, cid: session.id }, 'authentication check failed');
@@ -627,6 +642,14 @@ export class SmtpServer {
     const tls = session.tlsOptions === false ? false : session.tlsOptions.version;
     const user = typeof session.user === 'string' ? session.user : undefined;
     const ms = this.#now().getTime() - started;
+    this.#events.emit('message', {
+      sessionId: session.id,
+      queueId,
+      delivered: delivered.length,
+      refused: recipients.length - delivered.length,
+      size,
+      durationMs: ms,
+    });
     if (delivered.length > 0) {
       this.#logger.info({ cid: session.id, queueId, from: mailFrom, rcpts: delivered, size, ms, tls, user }, 'message accepted');
     }
