@@ -287,7 +287,7 @@ class HeldLock implements MaildropLock {
  * says whether the link happened (NFS).
  */
 async function createExclusive(fs: FsLayer, target: string, content: Buffer, token: string): Promise<boolean> {
-  const tmp = `${target}.${token}.tmp`;
+  const tmp = scratchTmpName(target, token);
   let handle;
   try {
     handle = await fs.open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
@@ -319,6 +319,24 @@ async function createExclusive(fs: FsLayer, target: string, content: Buffer, tok
   } finally {
     await fs.unlink(tmp).catch(() => undefined);
   }
+}
+
+/**
+ * The private file's name: `<lock>.<pid as 8 hex digits><token>.tmp`. The
+ * pid in the name lets the next login remove one torn by a kill between
+ * its create and its write (empty, so no owner inside to judge; see
+ * leftovers.ts).
+ */
+export function scratchTmpName(target: string, token: string): string {
+  return `${target}.${process.pid.toString(16).padStart(8, '0')}${token}.tmp`;
+}
+
+/** The pid in a scratch .tmp name made by scratchTmpName (32 hex digits), else undefined. */
+export function scratchTmpPid(name: string): number | undefined {
+  const m = /^maildird\.lock\.([0-9a-f]{8})[0-9a-f]{24}\.tmp$/.exec(name);
+  if (m === null) return undefined;
+  const pid = Number.parseInt(m[1] ?? '', 16);
+  return pid > 0 ? pid : undefined;
 }
 
 /** Read a lock file; undefined when it does not exist. */

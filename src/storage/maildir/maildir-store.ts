@@ -9,6 +9,7 @@
  * a MaildirMaildrop. deliver: delegate to deliver.ts with the same folder
  * resolution.
  */
+import { hostname as osHostname } from 'node:os';
 import * as path from 'node:path';
 import fg from 'fast-glob';
 import { StorageError, storageErrorFrom } from '../../errors.js';
@@ -30,7 +31,8 @@ import {
   type MaildirPaths,
 } from './layout.js';
 import { ListingCache } from './listing-cache.js';
-import { acquireMaildropLock, type LockOptions, type MaildropLock } from './lock.js';
+import { sweepLeftovers } from './leftovers.js';
+import { acquireMaildropLock, DEFAULT_LOCK_STALE_MS, linuxProcessProbe, type LockOptions, type MaildropLock } from './lock.js';
 import { MaildirMaildrop } from './maildrop.js';
 import { scanMaildrop, type ListedForm, type Listing } from './scan.js';
 import { cleanTmp, isFlatTmpName, TMP_MAX_AGE_MS } from './tmp-cleanup.js';
@@ -262,13 +264,25 @@ export class MaildirStore implements MailStore {
     }
   }
 
-  /** The Maildir spec's 36-hour rule, at most once an hour per folder in this process. */
+  /**
+   * The Maildir spec's 36-hour rule and the leftovers of dead processes
+   * (leftovers.ts), at most once an hour per folder in this process: a
+   * restarted server sweeps at each maildrop's first login.
+   */
   async #sweepTmp(paths: MaildirPaths, form: ListedForm): Promise<void> {
     const now = this.#now();
     const last = this.#swept.get(paths.dir);
     if (last !== undefined && now - last < TMP_SWEEP_INTERVAL_MS && now >= last) return;
     if (form === 'maildir') await cleanTmp(this.#fs, paths.tmp, now, TMP_MAX_AGE_MS, this.#logger);
     else await cleanTmp(this.#fs, paths.dir, now, TMP_MAX_AGE_MS, this.#logger, { match: isFlatTmpName });
+    // What a killed maildird left (tmp/ files, lock scratch, cache temp) goes at once when its process is gone.
+    await sweepLeftovers(this.#fs, paths, {
+      host: this.#lockOptions.hostname ?? osHostname(),
+      form,
+      probe: linuxProcessProbe,
+      staleMs: this.#lockOptions.staleMs ?? DEFAULT_LOCK_STALE_MS,
+      logger: this.#logger,
+    });
     this.#swept.set(paths.dir, now);
     if (this.#swept.size > 100_000) this.#swept.clear();
   }
