@@ -24,6 +24,7 @@ export type {
   DeliveryRequest,
   DeliveryOutcome,
   StoreStats,
+  TrashPurgeResult,
 } from './storage/store.js';
 export type { Authenticator } from './auth/authenticator.js';
 export {

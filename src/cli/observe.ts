@@ -10,7 +10,7 @@ import { isStorageError } from '../errors.js';
 import type { ServerMetrics } from '../http/server-metrics.js';
 import type { Pop3Server } from '../pop3/server.js';
 import type { SmtpServer } from '../smtp/server.js';
-import type { DeliveryOutcome, DeliveryRequest, Maildrop, MailStore, MailUser, StoreStats } from '../storage/store.js';
+import type { DeliveryOutcome, DeliveryRequest, Maildrop, MailStore, MailUser, StoreStats, TrashPurgeResult } from '../storage/store.js';
 
 /**
  * POP3: connections opened and closed, every command by verb and result,
@@ -123,6 +123,10 @@ export class ObservedStore implements MailStore {
       this.#metrics.deliveryDuration.observe({ proto }, (this.#now() - started) / 1000);
     }
     return outcomes;
+  }
+
+  purgeTrash(user: MailUser, olderThan: Date): Promise<TrashPurgeResult> {
+    return this.#store.purgeTrash(user, olderThan);
   }
 
   stats(): StoreStats {

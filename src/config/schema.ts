@@ -282,7 +282,7 @@ export const KEYS = [
     value: { type: 'integer', min: 0, max: 36500 },
     default: 0,
     defaultText: '0 (keep forever)',
-    doc: 'Purge messages older than this many days from each user\'s Trash; 0 keeps them forever. Validated, but not enforced yet: the trash sweeper is not built.',
+    doc: 'Remove messages from each user\'s Trash for good once they have been there this many days (counted from the move to Trash, the file\'s ctime); swept at start and hourly. 0 keeps Trash forever.',
   },
   {
     key: 'http.adminNetworks',

@@ -38,6 +38,8 @@ export class ServerMetrics {
   readonly deliveryDuration: Histogram;
   /** A maildrop refused because another session held its lock (`-ERR [IN-USE]`). */
   readonly lockContention: Counter;
+  /** Messages removed from Trash for good by the retention sweeper (trashRetentionDays). */
+  readonly trashPurged: Counter;
   /** Reloads of the users file and the certificate pair, by result (`ok` / `refused`). */
   readonly reloads: Counter;
   readonly httpRequests: Counter;
@@ -104,6 +106,10 @@ export class ServerMetrics {
     this.lockContention = r.counter({
       name: 'maildird_lock_contention_total',
       help: 'Maildrops refused because another session held the lock (POP3 -ERR [IN-USE]).',
+    });
+    this.trashPurged = r.counter({
+      name: 'maildird_trash_purged_total',
+      help: 'Messages removed from Trash for good by the retention sweeper (trashRetentionDays).',
     });
     this.reloads = r.counter({
       name: 'maildird_reloads_total',

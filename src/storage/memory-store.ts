@@ -36,6 +36,7 @@ import type {
   MessageInfo,
   OpenMessageOptions,
   StoreStats,
+  TrashPurgeResult,
 } from './store.js';
 import { StoredDecoder, toStoredBuffer, toWireBuffer, topOfMessageBuffer, wireSize } from './wire.js';
 
@@ -85,6 +86,8 @@ interface Entry {
   readonly usec: number;
   readonly seq: number;
   isSeen: boolean;
+  /** When a commit moved it to Trash (the store's clock, ms): what purgeTrash compares. */
+  trashedAt?: number;
   /** Deleted by a commit or removed from outside: a snapshot that still lists it gets 'not-found'. */
   isGone: boolean;
 }
@@ -173,6 +176,18 @@ export class MemoryStore implements MailStore {
       outcomes.push({ ok: true, user: recipient.name, id: entry.id });
     }
     return outcomes;
+  }
+
+  async purgeTrash(user: MailUser, olderThan: Date): Promise<TrashPurgeResult> {
+    this.#assertOpen();
+    const box = this.#mailboxes.get(checkedName(user.name));
+    if (box === undefined) return { purged: 0, bytes: 0 };
+    const limit = olderThan.getTime();
+    const old = box.trash.filter((e) => e.trashedAt !== undefined && e.trashedAt < limit);
+    if (old.length === 0) return { purged: 0, bytes: 0 };
+    const kept = box.trash.filter((e) => !old.includes(e));
+    box.trash.splice(0, box.trash.length, ...kept);
+    return { purged: old.length, bytes: old.reduce((sum, e) => sum + e.content.length, 0) };
   }
 
   stats(): StoreStats {
@@ -326,7 +341,10 @@ export class MemoryStore implements MailStore {
       if (entry.isGone) continue; // removed from outside meanwhile: nothing to do
       entry.isGone = true;
       box.inboxBytes -= entry.content.length;
-      if (this.#deletionMode === 'trash') box.trash.push(entry);
+      if (this.#deletionMode === 'trash') {
+        entry.trashedAt = this.#now();
+        box.trash.push(entry);
+      }
       deleted++;
     }
     if (deleted > 0) {

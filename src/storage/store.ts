@@ -126,6 +126,14 @@ export type DeliveryOutcome =
   | { readonly ok: true; readonly user: string; /** Store-specific id (the Maildir base name). */ readonly id: string }
   | { readonly ok: false; readonly user: string; readonly error: StorageError };
 
+/** What a Trash purge removed. */
+export interface TrashPurgeResult {
+  /** Messages removed from the Trash. */
+  readonly purged: number;
+  /** Their stored octets. */
+  readonly bytes: number;
+}
+
 export interface StoreStats {
   /** Messages durably delivered since start. */
   readonly delivered: number;
@@ -150,6 +158,19 @@ export interface MailStore {
    * failed outcomes) only when the content itself cannot be read.
    */
   deliver(request: DeliveryRequest): Promise<DeliveryOutcome[]>;
+  /**
+   * Trash retention (DESIGN "Names and defaults": EXPIRE is NEVER; Trash
+   * retention is a separate sweeper): remove from `user`'s Trash every
+   * message moved there before `olderThan`, for good. The maildrop itself
+   * is never touched; a user with no folder or no Trash purges nothing.
+   * Resolves when the removal is durable (folders fsynced). Takes no
+   * maildrop lock and never waits for one: a message that a running UPDATE
+   * moves into Trash was moved now, so it is never old enough. Rejects with
+   * StorageError ('invalid-name' when the folder or its Trash would fall
+   * outside the root, 'temporary'/'permanent' on I/O errors); what was
+   * removed before a failure stays removed.
+   */
+  purgeTrash(user: MailUser, olderThan: Date): Promise<TrashPurgeResult>;
   /** Counters for metrics and benchmarks. */
   stats(): StoreStats;
   /** Stop timers and release what the store holds. Open maildrops must be released first. */

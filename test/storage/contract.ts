@@ -49,6 +49,13 @@ export interface ContractStore {
    * skipped for a factory without it.
    */
   seed?(user: MailUser, stored: Buffer): Promise<void>;
+  /**
+   * Let the store's clock move on: resolves with a moment after everything
+   * the store did so far and before anything it does next (a Maildir store
+   * waits until the file system stamps a new file later than the moment).
+   * Optional: the Trash-age tests are skipped for a factory without it.
+   */
+  passTime?(): Promise<Date>;
   /** false for a store form without the Seen step (flat `.eml` folders); default true. */
   readonly hasSeenStep?: boolean;
   /** Run after the store is closed. */
@@ -503,6 +510,49 @@ export function storeContract(t: Test, name: string, makeStore: ContractFactory,
       await rejectsWith(t, s.store.openMaildrop(escape), 'invalid-name', 'openMaildrop');
       const outcomes = await s.store.deliver({ recipients: [escape, s.user('fine')], content: simple(1) });
       t.same(kinds(outcomes), ['invalid-name', 'ok'], 'that copy fails, the others are delivered');
+    });
+
+    t.test('purgeTrash removes what went to Trash before the given time, and nothing else', async (t) => {
+      const s = await setup(t, modes.includes('trash') ? 'trash' : firstMode);
+      const far = new Date(Date.now() + 10 * 365 * 86_400_000);
+      const nobody = s.user('never-seen');
+      t.same(await s.store.purgeTrash(nobody, far), { purged: 0, bytes: 0 }, 'a user with no folder: nothing');
+      t.same(await s.storedMessages(nobody), []);
+      const user = s.user('retention');
+      t.same(await s.store.purgeTrash(user, far), { purged: 0, bytes: 0 }, 'no Trash yet: nothing');
+      for (let i = 1; i <= 3; i++) await s.deliverOk([user], simple(i));
+      let drop = await s.open(user);
+      await drop.commit({ deleted: new Set([0]), retrieved: new Set() });
+      if (s.deletionMode !== 'trash') {
+        t.same(await s.store.purgeTrash(user, far), { purged: 0, bytes: 0 }, 'expunge mode: Trash stays empty');
+        return;
+      }
+      if (s.passTime === undefined) {
+        t.pass('this store has no passTime(): the age test is skipped');
+        return;
+      }
+      const boundary = await s.passTime();
+      drop = await s.open(user);
+      const kept = drop.messages.map((m) => m.uidl);
+      await drop.commit({ deleted: new Set([0]), retrieved: new Set() });
+      t.equal((await s.trashMessages(user)).length, 2);
+
+      t.same(
+        await s.store.purgeTrash(user, boundary),
+        { purged: 1, bytes: toStoredBuffer(simple(1)).length },
+        'the message trashed before the boundary, with its stored octets',
+      );
+      t.same(sortedHex(await s.trashMessages(user)), sortedHex([toStoredBuffer(simple(2))]), 'the later one stays');
+      t.same(await s.store.purgeTrash(user, boundary), { purged: 0, bytes: 0 }, 'a second run finds nothing more');
+      t.same(await s.storedMessages(user), [toStoredBuffer(simple(3))], 'the maildrop is untouched');
+
+      drop = await s.open(user);
+      t.same(await s.store.purgeTrash(user, far), { purged: 1, bytes: toStoredBuffer(simple(2)).length }, 'no lock needed');
+      t.same(drop.messages.map((m) => m.uidl), kept.slice(1), 'an open session sees its maildrop as before');
+      t.same((await readAll(await drop.openMessage(0))).toString(), toWireBuffer(toStoredBuffer(simple(3))).toString());
+      await drop.release();
+      t.same(await s.trashMessages(user), [], 'Trash empty');
+      t.same(await s.storedMessages(user), [toStoredBuffer(simple(3))]);
     });
 
     t.test('stats count delivered copies', async (t) => {

@@ -27,9 +27,16 @@ function makeStore(options: MemoryStoreOptions = {}): MemoryStore {
 }
 
 storeContract(t, 'MemoryStore', async (_t, { deletionMode }) => {
-  const store = new MemoryStore({ deletionMode, hostname: 'contract.example' });
+  // A clock the suite moves (passTime): each reading 1.5 ms after the last.
+  let clock = 1_700_000_000_000;
+  const store = new MemoryStore({ deletionMode, hostname: 'contract.example', now: () => (clock += 1.5) });
   return {
     store,
+    passTime: async () => {
+      const moment = Math.ceil(clock) + 1;
+      clock = moment + 60_000;
+      return new Date(moment);
+    },
     user: (name, quota = {}) => ({ name, ...quota }),
     storedMessages: async (user) => store.messages(user).map((m) => m.content),
     trashMessages: async (user) => store.trash(user).map((m) => m.content),

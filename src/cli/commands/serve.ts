@@ -24,6 +24,7 @@ import { listenForShutdown } from '../signals.js';
 import { ServerMetrics } from '../../http/server-metrics.js';
 import { healthReport } from '../health.js';
 import { listenForHangup, Reloader } from '../reload.js';
+import { TrashSweeper } from '../trash-sweeper.js';
 import { configOptions, flagValues, type ConfigArgs } from './config-options.js';
 
 export const serveCommand: CommandModule<object, ConfigArgs> = {
@@ -74,6 +75,7 @@ async function runServer(
   const running: RunningFrontend[] = [];
   let users: UserDatabase | undefined;
   let stopHangup: (() => void) | undefined;
+  let sweeper: TrashSweeper | undefined;
   let exitCode: number = EXIT.ok;
   const metrics = new ServerMetrics();
   metrics.addFsyncSource(() => store.stats().fsyncs);
@@ -133,12 +135,23 @@ async function runServer(
     const bound = running.flatMap((frontend) => frontend.bound);
     await writeOut(io.stdout, `${summaryLines(config, bound, claimed).join('\n')}\n`);
     logger.info({ listeners: bound }, 'maildird started');
+    // Trash retention (trashRetentionDays; 0 keeps Trash forever): now, then hourly.
+    const known = users;
+    sweeper = new TrashSweeper({
+      store,
+      users: () => known.users(),
+      retentionDays: config.trashRetentionDays,
+      logger: logger.child({ component: 'trash-sweeper' }),
+      onPurged: (purged) => metrics.trashPurged.inc({}, purged),
+    });
+    sweeper.start();
 
     const signal = await stopSignal;
     await writeOut(io.stdout, `${signal}: stopping\n`);
     logger.info({ signal }, 'stopping');
   } finally {
     stopHangup?.();
+    await sweeper?.close();
     // Reverse order of start: no new sessions, sessions end (releasing their maildrops), then the parts they used.
     const results = await Promise.allSettled(running.map((frontend) => frontend.close()));
     if (users !== undefined) results.push(...(await Promise.allSettled([users.close()])));

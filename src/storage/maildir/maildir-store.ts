@@ -14,7 +14,16 @@ import * as path from 'node:path';
 import fg from 'fast-glob';
 import { StorageError, storageErrorFrom } from '../../errors.js';
 import { silentLogger, type Logger } from '../../log/logger.js';
-import type { DeliveryOutcome, DeliveryRequest, Maildrop, MailStore, MailUser, MessageInfo, StoreStats } from '../store.js';
+import type {
+  DeliveryOutcome,
+  DeliveryRequest,
+  Maildrop,
+  MailStore,
+  MailUser,
+  MessageInfo,
+  StoreStats,
+  TrashPurgeResult,
+} from '../store.js';
 import { createMaildir, type MaildirOwner } from './create-maildir.js';
 import { createDeliveryCounters, MaildirDeliverer, type DeliveryCounters, type ResolvedFolder } from './deliver.js';
 import { DovecotUidlistReader, dovecotUidl } from './dovecot-uidlist.js';
@@ -36,6 +45,7 @@ import { acquireMaildropLock, DEFAULT_LOCK_STALE_MS, linuxProcessProbe, type Loc
 import { MaildirMaildrop } from './maildrop.js';
 import { scanMaildrop, type ListedForm, type Listing } from './scan.js';
 import { cleanTmp, isFlatTmpName, TMP_MAX_AGE_MS } from './tmp-cleanup.js';
+import { purgeTrashFolder } from './trash-purge.js';
 
 export type DeletionMode = 'trash' | 'expunge';
 export type InfoSeparator = ':' | ';' | '!';
@@ -198,6 +208,25 @@ export class MaildirStore implements MailStore {
   deliver(request: DeliveryRequest): Promise<DeliveryOutcome[]> {
     this.#assertOpen();
     return this.#deliverer.deliver(request, (user) => this.#folder(user, false));
+  }
+
+  async purgeTrash(user: MailUser, olderThan: Date): Promise<TrashPurgeResult> {
+    this.#assertOpen();
+    try {
+      // Never creates the folder; checks it and its Trash against the root (symlinks included).
+      const { dir, form } = await this.#folder(user, false);
+      if (form === 'missing') return { purged: 0, bytes: 0 };
+      return await purgeTrashFolder({
+        fs: this.#fs,
+        paths: maildirPaths(dir),
+        form,
+        olderThanMs: olderThan.getTime(),
+        countTrashInQuota: this.#countTrash,
+        logger: this.#logger.child({ user: user.name }),
+      });
+    } catch (err) {
+      throw storageErrorFrom(err, `purge the Trash of ${user.name}`);
+    }
   }
 
   stats(): StoreStats {

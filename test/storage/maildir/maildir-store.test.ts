@@ -50,6 +50,22 @@ async function retrieveAll(drop: Maildrop): Promise<Buffer[]> {
 }
 
 /**
+ * A moment after every file change so far and before any to come, on the
+ * file system's clock (ctimes come from the kernel's coarse clock, which
+ * lags Date.now() by up to a tick): a probe file is stamped until its
+ * ctime is past the moment. Bounded; waits on the file system, not a timer.
+ */
+async function passFsTime(probe: string): Promise<Date> {
+  const moment = Date.now() + 1;
+  for (let i = 0; i < 1_000_000; i++) {
+    writeFileSync(probe, String(i));
+    if (statSync(probe).ctimeMs > moment) return new Date(moment);
+    if (i % 100 === 99) await new Promise((resolve) => setImmediate(resolve));
+  }
+  throw new Error('the file system clock did not move');
+}
+
+/**
  * The shared MailStore contract (test/storage/contract.ts) on real
  * temporary trees: new users get Maildirs; the second run gives each user a
  * flat `*.eml` folder first (no Seen step there).
@@ -66,6 +82,7 @@ for (const form of ['maildir', 'flat'] as const) {
     return {
       store,
       hasSeenStep: form === 'maildir',
+      passTime: () => passFsTime(`${root}-clock`),
       user(name, quota = {}) {
         // A flat folder is made up front for names that are plain folder names.
         if (form === 'flat' && /^[a-z][a-z0-9-]*$/.test(name)) mkdirSync(path.join(root, name), { recursive: true });
@@ -524,4 +541,63 @@ t.test('close releases what is left', async (t) => {
   await s.close();
   t.notOk(existsSync(path.join(root, 'alice', 'maildird.lock')));
   await rejectsKind(t, s.openMaildrop(alice), 'temporary');
+});
+
+t.test('purgeTrash touches only message files of the Trash: no dot files, folders, symlinks, tmp/, or the maildrop', async (t) => {
+  const base = t.testdir({
+    outside: { 'precious.eml': 'Subject: outside the Trash\n\nkeep me\n' },
+    root: {
+      alice: {
+        cur: { '1700000001.M1P1Q1.host:2,S': 'Subject: in the maildrop\n\nx\n' },
+        new: {},
+        tmp: {},
+        '.Trash': {
+          cur: { '1700000000.M1P1Q1.host:2,S': 'Subject: old\n\ntrash\n', '.hidden': 'dot file', sub: {} },
+          new: { '1700000000.M2P1Q2.host': 'Subject: also old\n\n' },
+          tmp: { '1700000000.M3P1Q3.host': 'half written' },
+          'dovecot-uidlist': '3 V1 N1\n',
+        },
+        maildirsize: '0S,0C\n100 2\n',
+      },
+      flat: {
+        'kept.eml': 'Subject: maildrop\n\n',
+        '.Trash': { 'a.eml': 'Subject: trashed\n\n', 'notes.txt': 'not a message', '.b.eml.tmp': 'x' },
+      },
+    },
+  });
+  const outside = path.join(base, 'outside');
+  const root = path.join(base, 'root');
+  symlinkSync(path.join(outside, 'precious.eml'), path.join(root, 'alice', '.Trash', 'cur', 'link:2,S'));
+  const s = await store(t, root, { countTrashInQuota: true });
+  const far = new Date(Date.now() + 86_400_000);
+  const old = Buffer.byteLength('Subject: old\n\ntrash\n') + Buffer.byteLength('Subject: also old\n\n');
+  t.same(await s.purgeTrash(alice, far), { purged: 2, bytes: old });
+  t.same(readdirSync(path.join(root, 'alice', '.Trash', 'cur')).sort(), ['.hidden', 'link:2,S', 'sub']);
+  t.same(readdirSync(path.join(root, 'alice', '.Trash', 'new')), []);
+  t.same(readdirSync(path.join(root, 'alice', '.Trash', 'tmp')), ['1700000000.M3P1Q3.host'], 'tmp/ is the tmp sweeper\'s');
+  t.ok(existsSync(path.join(root, 'alice', '.Trash', 'dovecot-uidlist')));
+  t.ok(existsSync(path.join(outside, 'precious.eml')), 'the symlink target is untouched');
+  t.same(readdirSync(path.join(root, 'alice', 'cur')), ['1700000001.M1P1Q1.host:2,S'], 'the maildrop is untouched');
+  t.match(readFileSync(path.join(root, 'alice', 'maildirsize'), 'utf8'), new RegExp(`\\n-${old} -2\\n$`), 'quota delta recorded');
+
+  t.same(await s.purgeTrash({ name: 'flat' }, far), { purged: 1, bytes: Buffer.byteLength('Subject: trashed\n\n') });
+  t.same(readdirSync(path.join(root, 'flat', '.Trash')).sort(), ['.b.eml.tmp', 'notes.txt']);
+  t.ok(existsSync(path.join(root, 'flat', 'kept.eml')));
+
+  t.same(await s.purgeTrash({ name: 'ghost' }, far), { purged: 0, bytes: 0 });
+  t.notOk(existsSync(path.join(root, 'ghost')), 'no folder is created');
+  await rejectsKind(t, s.purgeTrash({ name: '../escape' }, far), 'invalid-name');
+});
+
+t.test('purgeTrash refuses a Trash symlinked out of the root', async (t) => {
+  const base = t.testdir({
+    outside: { cur: { '1700000000.M1P1Q1.host:2,S': 'Subject: outside\n\n' }, new: {}, tmp: {} },
+    root: { alice: { cur: {}, new: {}, tmp: {} } },
+  });
+  const outside = path.join(base, 'outside');
+  const root = path.join(base, 'root');
+  symlinkSync(outside, path.join(root, 'alice', '.Trash'));
+  const s = await store(t, root);
+  await rejectsKind(t, s.purgeTrash(alice, new Date(Date.now() + 86_400_000)), 'invalid-name');
+  t.same(readdirSync(path.join(outside, 'cur')), ['1700000000.M1P1Q1.host:2,S']);
 });
