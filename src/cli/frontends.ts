@@ -74,6 +74,7 @@ const pop3: Frontend = {
       limits: {
         maxLineLength: config.limits.pop3LineLength,
         idleTimeoutMs: config.limits.pop3IdleSeconds * 1000,
+        lineTimeoutMs: config.limits.lineSeconds * 1000,
         maxConnections: config.limits.maxConnections,
         maxConnectionsPerIp: config.limits.maxConnectionsPerIp,
         closeTimeoutMs: config.limits.shutdownGraceSeconds * 1000,
@@ -137,6 +138,7 @@ const smtp: Frontend = {
             maxConnections: config.limits.maxConnections,
             maxConnectionsPerIp: config.limits.maxConnectionsPerIp,
             idleTimeoutMs: config.limits.smtpIdleSeconds * 1000,
+            lineTimeoutMs: config.limits.lineSeconds * 1000,
             maxLineLength: config.limits.smtpLineLength,
             closeTimeoutMs: config.limits.shutdownGraceSeconds * 1000,
           },

@@ -43,6 +43,8 @@ export interface Limits {
   readonly smtpLineLength: number;
   /** SMTP idle timeout in seconds (RFC 5321 section 4.5.3.2.7: 5 minutes). */
   readonly smtpIdleSeconds: number;
+  /** Seconds to finish a command line once started (slowloris defence), POP3 and SMTP. */
+  readonly lineSeconds: number;
   /** Largest message accepted, in octets. */
   readonly maxMessageBytes: number;
   /** Recipients per SMTP transaction (RFC 5321 section 4.5.3.1.8: at least 100). */

@@ -235,6 +235,12 @@ export const KEYS = [
     doc: 'SMTP idle timeout (RFC 5321 section 4.5.3.2.7 asks for at least 300).',
   },
   {
+    key: 'limits.lineSeconds',
+    value: { type: 'integer', min: 1, max: 3600 },
+    default: 60,
+    doc: 'Once a command line has started, seconds the client has to finish it (POP3 and SMTP): a client sending a byte a minute (slowloris) is cut off although it is never idle.',
+  },
+  {
     key: 'limits.maxMessageBytes',
     value: { type: 'size' },
     default: '25M',

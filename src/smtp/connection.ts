@@ -308,7 +308,8 @@ const connectionOfParser = new WeakMap<SMTPStream, MaildirdConnection>();
 export class MaildirdSmtpCore extends SMTPServer {
   readonly #settings: ConnectionSettings;
   readonly #bySession = new WeakMap<SMTPServerSession, MaildirdConnection>();
-  readonly #perAddress = new Map<string, number>();
+  /** Open connections per client address, in the order they were accepted. */
+  readonly #perAddress = new Map<string, Set<MaildirdConnection>>();
 
   constructor(options: SMTPServerOptions, settings: ConnectionSettings) {
     super(options);
@@ -319,7 +320,9 @@ export class MaildirdSmtpCore extends SMTPServer {
   override connect(socket: Socket | TLSSocket, socketOptions?: SMTPConnectionOptions | null): void {
     const connection = new MaildirdConnection(this, socket, socketOptions, this.#settings);
     this.#bySession.set(connection.session, connection);
-    this.#perAddress.set(connection.acceptedFrom, (this.#perAddress.get(connection.acceptedFrom) ?? 0) + 1);
+    let fromAddress = this.#perAddress.get(connection.acceptedFrom);
+    if (fromAddress === undefined) this.#perAddress.set(connection.acceptedFrom, (fromAddress = new Set()));
+    fromAddress.add(connection);
     this.connections.add(connection);
     this.#settings.events?.emit('connect', { sessionId: connection.id, remoteAddress: connection.remoteAddress });
     connection.on('error', (err: Error) => this._onError(err));
@@ -331,15 +334,27 @@ export class MaildirdSmtpCore extends SMTPServer {
     return this.#bySession.get(session);
   }
 
-  /** Open connections from `address` (this one included). */
-  connectionsFrom(address: string): number {
-    return this.#perAddress.get(address) ?? 0;
+  /**
+   * This connection's place (1-based) among the open connections from its
+   * address, by accept order: what the per-IP limit judges. A plain count
+   * of open connections, read when onConnect runs, refused a whole burst
+   * (each of 30 connections opened at once saw 30 > 20), not just the ones
+   * over the limit; found by the load harness (issue 6). Connections that
+   * closed meanwhile no longer count.
+   */
+  rankFromAddress(connection: MaildirdConnection): number {
+    let rank = 0;
+    for (const open of this.#perAddress.get(connection.acceptedFrom) ?? []) {
+      rank++;
+      if (open === connection) return rank;
+    }
+    return 0;
   }
 
   /** @internal called once per connection when it closes. */
   detach(connection: MaildirdConnection): void {
-    const n = (this.#perAddress.get(connection.acceptedFrom) ?? 1) - 1;
-    if (n <= 0) this.#perAddress.delete(connection.acceptedFrom);
-    else this.#perAddress.set(connection.acceptedFrom, n);
+    const fromAddress = this.#perAddress.get(connection.acceptedFrom);
+    fromAddress?.delete(connection);
+    if (fromAddress?.size === 0) this.#perAddress.delete(connection.acceptedFrom);
   }
 }

@@ -380,7 +380,7 @@ export class SmtpServer extends EventEmitter<SmtpServerEvents> {
     const perIp = this.#limits.maxConnectionsPerIp;
     // A Unix socket (LMTP from the local MTA) has no address to count by.
     const from = connection?.acceptedFrom ?? '';
-    if (from !== '' && perIp > 0 && this.#core.connectionsFrom(from) > perIp) {
+    if (from !== '' && connection !== undefined && perIp > 0 && this.#core.rankFromAddress(connection) > perIp) {
       this.#logger.info({ cid: session.id, remote: session.remoteAddress }, 'refused: too many connections from this address');
       cb(toServerError(replyOf(REPLIES.tooManyFromAddress)));
       return;

@@ -18,6 +18,8 @@ export interface RunOptions {
   readonly env?: Readonly<Record<string, string>>;
   /** Written to stdin, which is then closed; omitted: stdin is closed at once. */
   readonly input?: string;
+  /** Shell commands run before the CLI is exec'd, ending in `; ` (`ulimit -n 20000; `). */
+  readonly prelude?: string;
 }
 
 export interface RunResult {
@@ -33,8 +35,8 @@ export interface RunResult {
  * (ERR_REQUIRE_CYCLE_MODULE). A shell in between drops NODE_OPTIONS, so the
  * CLI runs exactly as a user's shell would run it.
  */
-function command(args: readonly string[]): [string, string[]] {
-  return ['/bin/sh', ['-c', 'unset NODE_OPTIONS; exec "$@"', 'sh', process.execPath, BIN, ...args]];
+function command(args: readonly string[], prelude = ''): [string, string[]] {
+  return ['/bin/sh', ['-c', `${prelude}unset NODE_OPTIONS; exec "$@"`, 'sh', process.execPath, BIN, ...args]];
 }
 
 export function cliEnv(extra: Readonly<Record<string, string>> = {}): NodeJS.ProcessEnv {
@@ -92,7 +94,7 @@ export class ServeProcess {
 
   /** Spawn `maildird serve args...`. */
   static start(args: readonly string[], options: RunOptions = {}): ServeProcess {
-    const [file, argv] = command(['serve', ...args]);
+    const [file, argv] = command(['serve', ...args], options.prelude);
     const child = spawn(file, argv, {
       cwd: options.cwd ?? REPO,
       env: cliEnv(options.env),

@@ -39,6 +39,16 @@ t.test('max messages per connection: the next MAIL gets 421 4.7.0 and the connec
   await c.closed();
 });
 
+t.test('a burst from one address keeps the first maxConnectionsPerIp and refuses only the rest (regression, issue 6 load harness)', async (t) => {
+  const h = await startSmtp(t, { limits: { maxConnectionsPerIp: 5 } });
+  // Opened at once: every accept is counted before any greeting is decided.
+  const burst = await Promise.all(Array.from({ length: 12 }, () => h.connect({ localAddress: '127.0.0.4' })));
+  const codes = burst.map((c) => c.greeting?.code);
+  t.equal(codes.filter((c) => c === 220).length, 5, 'exactly the limit served (all 12 were refused before the fix)');
+  t.equal(codes.filter((c) => c === 421).length, 7);
+  for (const c of burst) if (c.greeting?.code === 220) await c.quit();
+});
+
 t.test('per-address and global connection limits', async (t) => {
   const h = await startSmtp(t, { limits: { maxConnectionsPerIp: 1 } });
   const first = await h.connect();

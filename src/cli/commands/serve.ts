@@ -22,6 +22,7 @@ import { writeOut, type CliIo } from '../io.js';
 import { requireFolder, requireReadableFile } from '../preflight.js';
 import { listenForShutdown } from '../signals.js';
 import { ServerMetrics } from '../../http/server-metrics.js';
+import { registerProcessMetrics } from '../../http/process-metrics.js';
 import { healthReport } from '../health.js';
 import { listenForHangup, Reloader } from '../reload.js';
 import { TrashSweeper } from '../trash-sweeper.js';
@@ -79,6 +80,7 @@ async function runServer(
   let exitCode: number = EXIT.ok;
   const metrics = new ServerMetrics();
   metrics.addFsyncSource(() => store.stats().fsyncs);
+  const processMetrics = registerProcessMetrics(metrics.registry);
   const health = () =>
     healthReport(config.root, () =>
       running.flatMap((frontend) => frontend.bound.map((b) => ({ name: b.name, address: b.address, isUp: frontend.isListening() }))),
@@ -152,6 +154,7 @@ async function runServer(
   } finally {
     stopHangup?.();
     await sweeper?.close();
+    processMetrics.stop();
     // Reverse order of start: no new sessions, sessions end (releasing their maildrops), then the parts they used.
     const results = await Promise.allSettled(running.map((frontend) => frontend.close()));
     if (users !== undefined) results.push(...(await Promise.allSettled([users.close()])));
