@@ -11,6 +11,7 @@ import type { Config, ListenAddress, ListenerName } from '../config/config.js';
 import type { Logger } from '../log/logger.js';
 import type { TlsContextHolder } from '../protocol/tls.js';
 import type { MailStore } from '../storage/store.js';
+import type { AliasTable } from '../smtp/aliases.js';
 import { ConfigError } from '../errors.js';
 import { clientEndpoints } from '../http/client-settings.js';
 import { createHttpServer, type HealthReport } from '../http/server.js';
@@ -23,6 +24,8 @@ export interface FrontendContext {
   readonly config: Config;
   readonly store: MailStore;
   readonly users: Authenticator;
+  /** The aliases (`aliases` key), one live table for every SMTP/LMTP listener; reloads swap its contents. */
+  readonly aliases: AliasTable | undefined;
   /** The certificate pair (reloadable), when tls.cert and tls.key are set. */
   readonly tls: TlsContextHolder | undefined;
   readonly logger: Logger;
@@ -109,7 +112,7 @@ const pop3: Frontend = {
 const smtp: Frontend = {
   name: 'smtp',
   listeners: ['smtp', 'submission', 'smtps', 'lmtp'],
-  async start({ config, store, users, tls, logger, listeners, metrics }) {
+  async start({ config, store, users, aliases, tls, logger, listeners, metrics }) {
     const servers: SmtpServer[] = [];
     const unobserve: (() => void)[] = [];
     const closeAll = async () => {
@@ -125,6 +128,7 @@ const smtp: Frontend = {
           tls,
           logger,
           localDomains: config.domains,
+          aliases,
           hostname: config.hostname,
           banner: config.greeting.smtp,
           trace: config.trace,

@@ -1,23 +1,27 @@
 /**
- * SIGHUP for `maildird serve`: re-read the users file and the certificate
- * pair without dropping a connection. Sessions keep what they hold (a
+ * SIGHUP for `maildird serve`: re-read the users file, the aliases file and
+ * the certificate pair without dropping a connection. Sessions keep what they hold (a
  * logged-in POP3 session its maildrop, a TLS session its keys); the next
  * login sees the new users, the next handshake the new certificate.
  *
  * A broken new file is refused with a log line and the old one stays:
- * UserDatabase.reload keeps its table when any line is bad, and
+ * UserDatabase.reload keeps its table when any line is bad, AliasesFile
+ * likewise (aliases-file.ts), and
  * TlsContextHolder.reload builds the new context before it swaps (a missing
  * file or a key that does not match the certificate throws first).
  * Reloads run one at a time, in order.
  */
 import { readFile } from 'node:fs/promises';
 import type { UserDatabase } from '../auth/user-db.js';
+import type { AliasesFile } from './aliases-file.js';
 import type { ServerMetrics } from '../http/server-metrics.js';
 import type { Logger } from '../log/logger.js';
 import type { TlsContextHolder, TlsFiles } from '../protocol/tls.js';
 
 export interface ReloadTargets {
   readonly users: UserDatabase;
+  /** The aliases file, when the `aliases` key is set. */
+  readonly aliases?: AliasesFile | undefined;
   readonly tls: { readonly holder: TlsContextHolder; readonly files: TlsFiles } | undefined;
   readonly logger: Logger;
   readonly metrics: ServerMetrics;
@@ -27,6 +31,7 @@ export type ReloadResult = 'ok' | 'unchanged' | 'refused' | 'none';
 
 export interface ReloadSummary {
   readonly users: ReloadResult;
+  readonly aliases: ReloadResult;
   readonly tls: ReloadResult;
 }
 
@@ -46,10 +51,14 @@ export class Reloader {
   }
 
   async #reloadNow(reason: string): Promise<ReloadSummary> {
-    const { users, tls, logger, metrics } = this.#targets;
+    const { users, aliases, tls, logger, metrics } = this.#targets;
     // UserDatabase logs the outcome and tells its onReload listeners (which count it).
     const event = await users.reload();
     const usersResult: ReloadResult = !event.ok ? 'refused' : event.changed ? 'ok' : 'unchanged';
+    // AliasesFile logs the outcome and tells its onReload listeners (serve counts it).
+    const aliasesEvent = aliases === undefined ? undefined : await aliases.reload();
+    const aliasesResult: ReloadResult =
+      aliasesEvent === undefined ? 'none' : !aliasesEvent.ok ? 'refused' : aliasesEvent.changed ? 'ok' : 'unchanged';
     let tlsResult: ReloadResult = 'none';
     if (tls !== undefined) {
       try {
@@ -62,7 +71,7 @@ export class Reloader {
       }
       metrics.reloads.inc({ what: 'tls', result: tlsResult === 'ok' ? 'ok' : 'refused' });
     }
-    const summary = { users: usersResult, tls: tlsResult };
+    const summary = { users: usersResult, aliases: aliasesResult, tls: tlsResult };
     logger.info({ reason, ...summary }, 'reload done');
     return summary;
   }

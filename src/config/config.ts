@@ -64,6 +64,8 @@ export interface Config {
   readonly root: string;
   /** Absolute path of the users file (Dovecot passwd-file format). */
   readonly users: string;
+  /** Absolute path of the aliases file (`alias: user, ...`), or undefined for none. */
+  readonly aliases: string | undefined;
   /** Folder of a user under the root: `%u`, `%d/%n`, `%h`, ... (DESIGN "Root and layout"). */
   readonly layout: string;
   /** Local domains, lower case: a bare user name is valid in each of them. */

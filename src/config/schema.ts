@@ -167,6 +167,13 @@ export const KEYS = [
     doc: 'Match logins and recipients ignoring case; the users file spelling names the folder.',
   },
   {
+    key: 'aliases',
+    value: { type: 'path', isOptional: true },
+    default: null,
+    defaultText: 'none',
+    doc: 'Aliases file for SMTP/LMTP recipients and `deliver -a`, `alias: user, user@domain` lines (aliases(5) form; no programs, files or `:include:`). Re-read when it changes and on SIGHUP; a broken new file is refused and the previous aliases stay.',
+  },
+  {
     key: 'deletionMode',
     value: { type: 'enum', values: ['trash', 'expunge'] },
     default: 'trash',

@@ -1,5 +1,5 @@
 /**
- * SIGHUP reload: users file and certificate pair re-read without dropping
+ * SIGHUP reload: users file, aliases file and certificate pair re-read without dropping
  * connections; a broken new file is refused with a log line and the old
  * one kept. First the Reloader in process (deterministic: no watcher), then
  * a `maildird serve` child with live POP3, POP3S and SMTP sessions, which
@@ -15,6 +15,7 @@ import * as path from 'node:path';
 import { UserDatabase } from '../../src/auth/user-db.js';
 import { ServerMetrics } from '../../src/http/server-metrics.js';
 import { Reloader } from '../../src/cli/reload.js';
+import { AliasesFile } from '../../src/cli/aliases-file.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { loadTlsFiles, TlsContextHolder } from '../../src/protocol/tls.js';
 import { LineClient } from '../helpers/pop3-client.js';
@@ -23,9 +24,11 @@ import { REPO, ServeProcess, portOf } from '../helpers/cli-run.js';
 const TLS = path.join(REPO, 'fixtures', 'tls');
 const fingerprint = (file: string) => new X509Certificate(readFileSync(file)).fingerprint256;
 
-t.test('Reloader: new users and certificates taken, broken ones refused, old ones kept', async (t) => {
-  const dir = t.testdir({ passwd: 'alice:{PLAIN}old\n' });
+t.test('Reloader: new users, aliases and certificates taken, broken ones refused, old ones kept', async (t) => {
+  const dir = t.testdir({ passwd: 'alice:{PLAIN}old\n', aliases: 'postmaster: alice\n' });
   const passwd = path.join(dir, 'passwd');
+  const aliasesPath = path.join(dir, 'aliases');
+  const aliases = await AliasesFile.load(aliasesPath);
   const certFile = path.join(dir, 'cert.pem');
   const keyFile = path.join(dir, 'key.pem');
   copyFileSync(path.join(TLS, 'localhost.crt'), certFile);
@@ -35,23 +38,27 @@ t.test('Reloader: new users and certificates taken, broken ones refused, old one
   const holder = new TlsContextHolder(await loadTlsFiles({ certFile, keyFile }, async (f) => readFileSync(f)));
   const metrics = new ServerMetrics();
   users.onReload((event) => metrics.reloads.inc({ what: 'users', result: event.ok ? 'ok' : 'refused' }));
-  const reloader = new Reloader({ users, tls: { holder, files: { certFile, keyFile } }, logger: silentLogger(), metrics });
+  const reloader = new Reloader({ users, aliases, tls: { holder, files: { certFile, keyFile } }, logger: silentLogger(), metrics });
 
-  t.same(await reloader.reload('test'), { users: 'unchanged', tls: 'ok' });
+  t.same(await reloader.reload('test'), { users: 'unchanged', aliases: 'unchanged', tls: 'ok' });
 
   writeFileSync(passwd, 'alice:{PLAIN}new\n');
+  writeFileSync(aliasesPath, 'postmaster: alice\nsales: alice\n');
   copyFileSync(path.join(TLS, 'selfsigned.crt'), certFile);
   copyFileSync(path.join(TLS, 'selfsigned.key'), keyFile);
   const before = holder.current;
-  t.same(await reloader.reload('test'), { users: 'ok', tls: 'ok' });
+  t.same(await reloader.reload('test'), { users: 'ok', aliases: 'ok', tls: 'ok' });
+  t.same(aliases.table.expand('sales', undefined), ['alice'], 'the new alias');
   t.ok(await users.verifyPassword('alice', 'new'), 'the new password works');
   t.notOk(await users.verifyPassword('alice', 'old'), 'the old one does not');
   t.not(holder.current, before, 'a new certificate context');
 
   writeFileSync(passwd, 'alice:{PLAIN}newer\nthis line is broken\n');
+  writeFileSync(aliasesPath, 'sales: bob\n:include:/etc/other\n');
   copyFileSync(path.join(TLS, 'localhost.key'), keyFile); // no longer matches the certificate
   const kept = holder.current;
-  t.same(await reloader.reload('test'), { users: 'refused', tls: 'refused' });
+  t.same(await reloader.reload('test'), { users: 'refused', aliases: 'refused', tls: 'refused' });
+  t.same(aliases.table.expand('sales', undefined), ['alice'], 'the previous aliases stay');
   t.ok(await users.verifyPassword('alice', 'new'), 'the previous users stay');
   t.equal(holder.current, kept, 'the previous certificate stays');
 
@@ -60,6 +67,11 @@ t.test('Reloader: new users and certificates taken, broken ones refused, old one
   t.match(text, /^maildird_reloads_total\{what="users",result="refused"\} 1$/m);
   t.match(text, /^maildird_reloads_total\{what="tls",result="ok"\} 2$/m);
   t.match(text, /^maildird_reloads_total\{what="tls",result="refused"\} 1$/m);
+  t.same(await new Reloader({ users, tls: undefined, logger: silentLogger(), metrics }).reload('test'), {
+    users: 'refused',
+    aliases: 'none',
+    tls: 'none',
+  }, 'nothing configured: none');
 });
 
 /** Resolve with the first stderr line after `from` (an offset) that matches. */
@@ -92,8 +104,10 @@ t.test('serve: SIGHUP under live POP3, POP3S and SMTP sessions', async (t) => {
       domains: ['example.org'],
       listeners: { pop3: '127.0.0.1:0', pop3s: '127.0.0.1:0', smtp: '127.0.0.1:0' },
       tls: { cert: 'cert.pem', key: 'key.pem' },
+      aliases: 'aliases',
     }),
     passwd: 'alice:{PLAIN}wonder\n',
+    aliases: 'postmaster: alice\n',
     mail: { alice: { cur: {}, new: { '1700000000.M1P1.host': 'Subject: hi\n\nHello.\n' }, tmp: {} } },
   });
   copyFileSync(path.join(TLS, 'localhost.crt'), path.join(dir, 'cert.pem'));
@@ -119,8 +133,9 @@ t.test('serve: SIGHUP under live POP3, POP3S and SMTP sessions', async (t) => {
   await smtp.command('HELO client.example.net', /^250 /);
   await smtp.command('MAIL FROM:<bob@example.net>', /^250 /);
 
-  // New password and a new certificate pair, then SIGHUP.
+  // New password, a new alias and a new certificate pair, then SIGHUP.
   writeFileSync(path.join(dir, 'passwd'), 'alice:{PLAIN}looking-glass\n');
+  writeFileSync(path.join(dir, 'aliases'), 'postmaster: alice\nsales: alice\n');
   copyFileSync(path.join(TLS, 'selfsigned.crt'), path.join(dir, 'cert.pem'));
   copyFileSync(path.join(TLS, 'selfsigned.key'), path.join(dir, 'key.pem'));
   let from = serve.stderr.length;
@@ -129,6 +144,13 @@ t.test('serve: SIGHUP under live POP3, POP3S and SMTP sessions', async (t) => {
   t.match(done, /"reason":"SIGHUP"/);
   t.match(done, /"users":"(ok|unchanged)"/, 'the users file is new (the watcher may have read it first)');
   t.match(done, /"tls":"ok"/);
+  t.match(done, /"aliases":"(ok|unchanged)"/, 'the aliases file is new (the watcher may have read it first)');
+  const rcpt = await LineClient.connect(port('smtp'));
+  await rcpt.expect(/^220 /);
+  await rcpt.command('HELO client.example.net', /^250 /);
+  await rcpt.command('MAIL FROM:<bob@example.net>', /^250 /);
+  await rcpt.command('RCPT TO:<sales@example.org>', /^250 /);
+  await rcpt.command('QUIT', /^221 /);
 
   t.equal(await peerFingerprint(port('pop3s')), fingerprint(path.join(TLS, 'selfsigned.crt')), 'new handshakes get the new certificate');
   const next = await LineClient.connect(port('pop3'));
@@ -170,6 +192,18 @@ t.test('serve: SIGHUP under live POP3, POP3S and SMTP sessions', async (t) => {
   serve.child.kill('SIGHUP');
   await logLine(serve, /"msg":"reload done"/, from);
   t.match(serve.stderr.slice(from), /users file refused, keeping the previous users/);
+
+  writeFileSync(path.join(dir, 'aliases'), 'sales: alice\n|/bin/sh\n');
+  from = serve.stderr.length;
+  serve.child.kill('SIGHUP');
+  t.match(await logLine(serve, /"msg":"reload done"/, from), /"aliases":"refused"/);
+  t.match(serve.stderr.slice(from), /aliases file refused, keeping the previous aliases/);
+  const kept = await LineClient.connect(port('smtp'));
+  await kept.expect(/^220 /);
+  await kept.command('HELO client.example.net', /^250 /);
+  await kept.command('MAIL FROM:<bob@example.net>', /^250 /);
+  await kept.command('RCPT TO:<sales@example.org>', /^250 /);
+  await kept.command('QUIT', /^221 /);
   const still = await LineClient.connect(port('pop3'));
   await still.expect(/^\+OK /);
   await still.command('USER alice', /^\+OK/);

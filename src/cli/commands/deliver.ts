@@ -19,11 +19,13 @@
  */
 import type { Argv, CommandModule } from 'yargs';
 import { UserDatabase } from '../../auth/user-db.js';
+import type { AliasTable } from '../../smtp/aliases.js';
 import { loadConfig } from '../../config/load.js';
 import { deliverLocal, EX_TEMPFAIL, EX_USAGE } from '../../smtp/local-delivery.js';
 import { MaildirStore } from '../../storage/maildir/maildir-store.js';
 import { storeOptionsFrom } from '../store-options.js';
 import { runContextOf } from '../context.js';
+import { AliasesFile } from '../aliases-file.js';
 import { describeFailure } from '../failure.js';
 import { writeOut, type CliIo } from '../io.js';
 import { configOptions, flagValues, type ConfigArgs } from './config-options.js';
@@ -77,6 +79,8 @@ async function deliver(argv: DeliverArgs, sender: string | undefined, recipients
     try {
       const config = await loadConfig({ flags: flagValues(argv), env: io.env, cwd: io.cwd });
       users = await UserDatabase.load({ file: config.users, domains: config.domains, caseInsensitive: config.caseInsensitiveUsers });
+      // The same aliases `serve` uses (read once: one message, no watch).
+      const aliases: AliasTable | undefined = config.aliases === undefined ? undefined : (await AliasesFile.load(config.aliases)).table;
       store = await MaildirStore.open({
         ...storeOptionsFrom(config),
         // One message in, out again: leftover journals are the next `serve`'s or login's business,
@@ -90,6 +94,7 @@ async function deliver(argv: DeliverArgs, sender: string | undefined, recipients
         input: io.stdin,
         sender,
         localDomains: config.domains,
+        aliases,
         hostname: config.hostname,
         maxBytes: config.limits.maxMessageBytes,
       });

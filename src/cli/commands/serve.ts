@@ -1,8 +1,8 @@
 /**
  * `maildird serve`: load the config, check what must exist, open the store
  * (which rolls leftover batch journals forward), load and watch the users
- * file, start the front-ends that exist, report each listener, and on
- * SIGINT/SIGTERM close everything in order and exit 0.
+ * file and the aliases file, start the front-ends that exist, report each
+ * listener, and on SIGINT/SIGTERM close everything in order and exit 0.
  */
 import { readFile } from 'node:fs/promises';
 import type { Argv, CommandModule } from 'yargs';
@@ -26,6 +26,7 @@ import { registerProcessMetrics } from '../../http/process-metrics.js';
 import { healthReport } from '../health.js';
 import { listenForHangup, Reloader } from '../reload.js';
 import { TrashSweeper } from '../trash-sweeper.js';
+import { AliasesFile } from '../aliases-file.js';
 import { configOptions, flagValues, type ConfigArgs } from './config-options.js';
 
 export const serveCommand: CommandModule<object, ConfigArgs> = {
@@ -56,15 +57,20 @@ export async function serve(flags: FlagValues, io: CliIo): Promise<number> {
     await checkPaths(config);
     const tls = await loadTls(config);
     const logger = createLogger({ level: config.trace ? 'trace' : config.logLevel, destination: io.stderr });
-    return await runServer(config, tls, logger, io, signals.received);
+    // Before anything logs: a broken aliases file is a one-line start-up error (78), like a bad certificate.
+    const aliases =
+      config.aliases === undefined ? undefined : await AliasesFile.load(config.aliases, { logger: logger.child({ component: 'aliases' }) });
+    return await runServer(config, tls, aliases, logger, io, signals.received);
   } finally {
     signals.dispose();
   }
 }
 
+/** Runs until a stop signal; owns `aliases` from here (watches it, closes it). */
 async function runServer(
   config: Config,
   tls: TlsContextHolder | undefined,
+  aliases: AliasesFile | undefined,
   logger: Logger,
   io: CliIo,
   stopSignal: Promise<string>,
@@ -94,16 +100,22 @@ async function runServer(
     });
     users.onReload((event) => metrics.reloads.inc({ what: 'users', result: event.ok ? 'ok' : 'refused' }));
     await users.watch();
-    // SIGHUP: users and certificates re-read; connections stay (src/cli/reload.ts).
+    if (aliases !== undefined) {
+      for (const result of ['ok', 'refused']) metrics.reloads.touch({ what: 'aliases', result });
+      aliases.onReload((event) => metrics.reloads.inc({ what: 'aliases', result: event.ok ? 'ok' : 'refused' }));
+      await aliases.watch();
+    }
+    // SIGHUP: users, aliases and certificates re-read; connections stay (src/cli/reload.ts).
     const { cert, key } = config.tls;
     const reloader = new Reloader({
       users,
+      aliases,
       tls: tls === undefined || cert === undefined || key === undefined ? undefined : { holder: tls, files: { certFile: cert, keyFile: key } },
       logger,
       metrics,
     });
     stopHangup = listenForHangup(() => {
-      logger.info({ signal: 'SIGHUP' }, 'reloading users and certificates');
+      logger.info({ signal: 'SIGHUP' }, 'reloading users, aliases and certificates');
       void reloader.reload('SIGHUP');
     });
 
@@ -121,6 +133,7 @@ async function runServer(
             config,
             store,
             users,
+            aliases: aliases?.table,
             tls,
             logger,
             listeners,
@@ -158,6 +171,7 @@ async function runServer(
     // Reverse order of start: no new sessions, sessions end (releasing their maildrops), then the parts they used.
     const results = await Promise.allSettled(running.map((frontend) => frontend.close()));
     if (users !== undefined) results.push(...(await Promise.allSettled([users.close()])));
+    if (aliases !== undefined) results.push(...(await Promise.allSettled([aliases.close()])));
     results.push(...(await Promise.allSettled([store.close()])));
     for (const result of results) {
       if (result.status === 'rejected') {
@@ -189,6 +203,7 @@ function summaryLines(config: Config, bound: readonly BoundListener[], claimed: 
 async function checkPaths(config: Config): Promise<void> {
   await requireFolder(config.root, 'root', true);
   await requireReadableFile(config.users, 'users', ` (create it with: maildird user add --users ${config.users} NAME)`);
+  if (config.aliases !== undefined) await requireReadableFile(config.aliases, 'aliases');
 }
 
 async function loadTls(config: Config): Promise<TlsContextHolder | undefined> {

@@ -142,3 +142,17 @@ t.test('a broken setup is a temporary failure (75), so the MTA keeps the message
   t.equal(badConfig.code, 75);
   t.match(badConfig.stderr, /^maildird deliver: .*maildird\.json.*\n$/);
 });
+
+t.test('-a through the aliases file of the `aliases` key; a broken aliases file is a temporary failure (75)', async (t) => {
+  const { dir, root, config } = tree(t, { aliases: 'aliases' });
+  writeFileSync(join(dir, 'aliases'), 'team: alice, bob\n');
+  const result = await runDeliver(['--config', config, '-a', 'team@example.org'], 'Subject: team\n\nhi\n');
+  t.same([result.code, result.stderr], [0, '']);
+  t.equal((await delivered(root, 'alice')).length, 1);
+  t.equal((await delivered(root, 'bob')).length, 1);
+  writeFileSync(join(dir, 'aliases'), 'team alice\n');
+  const broken = await runDeliver(['--config', config, '-a', 'team@example.org'], 'x\n');
+  t.equal(broken.code, 75);
+  t.match(broken.stderr, /^maildird deliver: .*aliases line 1: expected "alias: target, \.\.\."\n$/);
+  t.equal((await delivered(root, 'alice')).length, 1, 'nothing more delivered');
+});

@@ -160,17 +160,20 @@ t.test('a user added while serving can log in once the file is reloaded', async 
 });
 
 t.test('start-up errors: one line naming the problem, no stack trace', async (t) => {
-  const cases: { name: string; args: string[]; config?: Record<string, unknown>; remove?: string; code: number; message: RegExp }[] = [
+  const cases: { name: string; args: string[]; config?: Record<string, unknown>; remove?: string; write?: Record<string, string>; code: number; message: RegExp }[] = [
     { name: 'no users file', args: [], remove: 'passwd', code: 66, message: /^maildird: users .*passwd: not found \(create it with: maildird user add --users .*passwd NAME\)\n$/ },
     { name: 'no root', args: ['--root', 'nope'], code: 66, message: /^maildird: root .*nope: not found\n$/ },
     { name: 'missing certificate', args: ['--tls-cert', 'no.pem', '--tls-key', 'no.key'], code: 66, message: /^maildird: tls\.cert .*no\.pem: not found\n$/ },
     { name: 'certificate and key that do not match', args: ['--tls-cert', TLS_CERT, '--tls-key', path.join(REPO, 'fixtures', 'tls', 'selfsigned.key')], code: 78, message: /^maildird: invalid TLS certificate or key/ },
     { name: 'bad listener flag', args: ['--pop3', 'localhost:pop'], code: 64, message: /^maildird: invalid value for listeners\.pop3 from --pop3: "localhost:pop"/ },
     { name: 'pop3s without a certificate', args: ['--pop3s', '0'], code: 78, message: /^maildird: listeners\.pop3s is \*:0 but it needs tls\.cert and tls\.key/ },
+    { name: 'no aliases file', args: [], config: { aliases: 'aliases' }, code: 66, message: /^maildird: aliases .*aliases: not found\n$/ },
+    { name: 'broken aliases file', args: [], config: { aliases: 'aliases' }, write: { aliases: 'ok: alice\nsales bob\n' }, code: 78, message: /^maildird: .*aliases line 2: expected "alias: target, \.\.\."\n$/ },
   ];
   for (const c of cases) {
-    const dir = tree(t);
+    const dir = tree(t, c.config);
     if (c.remove !== undefined) (await import('node:fs')).rmSync(path.join(dir, c.remove));
+    for (const [name, text] of Object.entries(c.write ?? {})) (await import('node:fs')).writeFileSync(path.join(dir, name), text);
     const result = await runCli(['serve', ...c.args], { cwd: dir });
     t.equal(result.code, c.code, c.name);
     t.match(result.stderr, c.message, c.name);
