@@ -132,6 +132,10 @@ const smtp: Frontend = {
           hostname: config.hostname,
           banner: config.greeting.smtp,
           trace: config.trace,
+          filter:
+            config.filter.command === undefined
+              ? undefined
+              : { command: config.filter.command, timeoutMs: config.filter.timeoutSeconds * 1000 },
           implicitTls: name === 'smtps',
           lmtp: name === 'lmtp',
           requireAuth: name === 'submission' || name === 'smtps',

@@ -94,6 +94,8 @@ export interface Config {
   readonly greeting: { readonly pop3: string; readonly smtp: string };
   /** Trash messages older than this many days are purged by the trash sweeper; 0 keeps them forever. */
   readonly trashRetentionDays: number;
+  /** The pre-delivery filter (src/smtp/filter.ts): a `/bin/sh -c` command line, or undefined for none. */
+  readonly filter: { readonly command: string | undefined; readonly timeoutSeconds: number };
   readonly http: {
     /** CIDR networks (`10.0.0.0/8`) besides 127.0.0.1 and ::1 that may read /metrics and /healthz. */
     readonly adminNetworks: readonly string[];

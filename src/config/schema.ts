@@ -32,7 +32,9 @@ export type ValueType =
   /** One line of printable text for a greeting; `forbidden` lists characters it may not hold. */
   | { readonly type: 'text'; readonly forbidden: string }
   /** IP networks in CIDR form (`10.0.0.0/8`, `2001:db8::/32`; a bare address is a /32 or /128); from env a comma-separated list. */
-  | { readonly type: 'networks' };
+  | { readonly type: 'networks' }
+  /** A command line for `/bin/sh -c` (one line, no control characters); null or "" for none. */
+  | { readonly type: 'command' };
 
 export interface KeySpec {
   /** Dotted path in the JSON file and in Config. */
@@ -296,6 +298,19 @@ export const KEYS = [
     default: 0,
     defaultText: '0 (keep forever)',
     doc: 'Remove messages from each user\'s Trash for good once they have been there this many days (counted from the move to Trash, the file\'s ctime); swept at start and hourly. 0 keeps Trash forever.',
+  },
+  {
+    key: 'filter.command',
+    value: { type: 'command' },
+    default: null,
+    defaultText: 'none',
+    doc: 'Pre-delivery filter: a command line run with `/bin/sh -c` for each message received over SMTP or LMTP, the message on stdin. Exit 0 accepts (stdout: header lines to add), 77 rejects (550 5.7.1, first stdout line as the text), 75 defers (451 4.7.1); anything else, a crash, a missing command or the timeout defers (451 4.3.0). See "Pre-delivery filter".',
+  },
+  {
+    key: 'filter.timeoutSeconds',
+    value: { type: 'integer', min: 1, max: 3600 },
+    default: 60,
+    doc: 'How long the filter may take for one message; then it is killed and the message deferred (451 4.3.0).',
   },
   {
     key: 'http.adminNetworks',

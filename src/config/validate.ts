@@ -22,6 +22,7 @@ export interface Origin {
 /** Longest Unix socket path: sun_path holds 108 bytes on Linux, one for the NUL. */
 const MAX_SOCKET_PATH_BYTES = 107;
 const MAX_TEXT_LENGTH = 200;
+const MAX_COMMAND_LENGTH = 4096;
 
 /** What `value` allows, in words, for the error message. */
 export function allowedText(value: ValueType): string {
@@ -50,6 +51,8 @@ export function allowedText(value: ValueType): string {
       return 'a relative template using %u, %n, %d, %h or %% (with at least one of %u, %n, %h), no ".." parts';
     case 'networks':
       return 'a list of IP networks in CIDR form, e.g. ["10.0.0.0/8", "2001:db8::/32"] (a bare address is one host; from env: comma-separated)';
+    case 'command':
+      return `a command line for /bin/sh -c (one line of printable ASCII, at most ${MAX_COMMAND_LENGTH} characters), or null for none`;
     case 'text':
       return (
         `one line of printable ASCII, 1-${MAX_TEXT_LENGTH} characters` +
@@ -102,6 +105,9 @@ function convert(value: ValueType, raw: RawValue, origin: Origin): unknown {
       return typeof raw === 'string' && isText(raw, value.forbidden) ? raw : INVALID;
     case 'networks':
       return toNetworks(raw);
+    case 'command':
+      if (raw === null || raw === '') return undefined;
+      return typeof raw === 'string' && raw.trim() !== '' && isText(raw, '', MAX_COMMAND_LENGTH) ? raw : INVALID;
     default:
       return assertNever(value);
   }
@@ -238,8 +244,8 @@ function isLayout(template: string): boolean {
   return template.split('/').every((part) => part !== '..' && part !== '.');
 }
 
-function isText(text: string, forbidden: string): boolean {
-  if (text.length === 0 || text.length > MAX_TEXT_LENGTH) return false;
+function isText(text: string, forbidden: string, maxLength = MAX_TEXT_LENGTH): boolean {
+  if (text.length === 0 || text.length > maxLength) return false;
   for (const char of text) {
     const code = char.charCodeAt(0);
     if (code < 0x20 || code > 0x7e || forbidden.includes(char)) return false;

@@ -42,6 +42,7 @@ import { DISABLED_COMMANDS, MaildirdSmtpCore, type MaildirdConnection } from './
 import { InspectedContent } from './content.js';
 import { DataInspector } from './data-inspector.js';
 import type { SmtpEventSink, SmtpServerEvents } from './events.js';
+import { filterContent, type FilterSettings } from './filter.js';
 import { deliverToStore, summarise, type AcceptedRecipient, type RecipientResult } from './delivery.js';
 import type { MailFromHook, MessageHandler, MessageResult, RcptToHook, ReceivedMessage, SessionInfo } from './hooks.js';
 import { smtpServerLogger } from './log-adapter.js';
@@ -159,6 +160,12 @@ export interface SmtpServerOptions {
   readonly proxyProtocol?: boolean | readonly string[] | undefined;
   readonly onMailFrom?: MailFromHook | undefined;
   readonly onRcptTo?: RcptToHook | undefined;
+  /**
+   * Pre-delivery filter (filter.ts): a command that sees each message before
+   * the store and accepts (adding headers), rejects or defers it. Only with
+   * the default 'store' handler.
+   */
+  readonly filter?: FilterSettings | undefined;
   /** What happens to a message: stored (default), raw stream, or parsed. */
   readonly onMessage?: MessageHandler | undefined;
   /** Timers for the idle, line and DATA clocks (tests fire them by hand). */
@@ -583,10 +590,19 @@ export class SmtpServer extends EventEmitter<SmtpServerEvents> {
     const handler = this.#options.onMessage ?? { mode: 'store' as const };
     switch (handler.mode) {
       case 'store': {
+        const filter = this.#options.filter;
         const delivered = await deliverToStore({
           store: this.#options.store,
           recipients: message.recipients,
-          content,
+          content:
+            filter === undefined
+              ? content
+              : await filterContent(
+                  { ...filter, logger: this.#logger.child({ cid: message.session.id }), timers: this.#timers },
+                  content,
+                  trace,
+                  message.recipients.map((r) => r.address),
+                ),
           trace,
           maxBytes: this.#limits.maxMessageBytes,
           replyOptions: this.#replyOptions(),

@@ -107,3 +107,12 @@ t.test('the error names key, origin, value and allowed values; long values are c
   t.match(allowedText({ type: 'listener', isPathAllowed: true }), /Unix socket PATH/);
   t.notMatch(allowedText({ type: 'listener', isPathAllowed: false }), /Unix/);
 });
+
+t.test('command: one line for /bin/sh -c, or none', async (t) => {
+  const v: ValueType = { type: 'command' };
+  ok(t, v, null, undefined);
+  ok(t, v, '', undefined);
+  ok(t, v, "spamc -c >/dev/null; case $? in 0) exit 0;; 1) exit 77;; *) exit 75;; esac", "spamc -c >/dev/null; case $? in 0) exit 0;; 1) exit 77;; *) exit 75;; esac");
+  for (const raw of ['   ', 'line one\nline two', 'nul\0inside', 'x'.repeat(4097), 5, true, ['spamc']]) bad(t, v, raw);
+  t.match(allowedText(v), /\/bin\/sh -c/);
+});
