@@ -9,7 +9,8 @@
  * likewise (aliases-file.ts), and
  * TlsContextHolder.reload builds the new context before it swaps (a missing
  * file or a key that does not match the certificate throws first).
- * Reloads run one at a time, in order.
+ * Reloads run one at a time, in order. The certificate pair is also
+ * reloaded alone when its files change (reloadTls, from serve's watcher).
  */
 import { readFile } from 'node:fs/promises';
 import type { UserDatabase } from '../auth/user-db.js';
@@ -50,8 +51,37 @@ export class Reloader {
     return run;
   }
 
+  /**
+   * Reload the certificate pair alone (its files changed), after any reload
+   * in progress. Never rejects. 'none' when serve has no certificate.
+   */
+  reloadTls(reason: string): Promise<ReloadResult> {
+    const run = this.#queue.then(() => this.#reloadTls(reason));
+    this.#queue = run;
+    return run;
+  }
+
+  async #reloadTls(reason: string): Promise<ReloadResult> {
+    const { tls, logger, metrics } = this.#targets;
+    if (tls === undefined) return 'none';
+    let result: ReloadResult;
+    try {
+      await tls.holder.reload(tls.files, (file) => readFile(file));
+      result = 'ok';
+      logger.info({ reason, cert: tls.files.certFile, key: tls.files.keyFile }, 'TLS certificate reloaded');
+    } catch (err) {
+      result = 'refused';
+      logger.error(
+        { reason, cert: tls.files.certFile, key: tls.files.keyFile, error: (err as Error).message },
+        'TLS certificate reload refused; keeping the previous certificate',
+      );
+    }
+    metrics.reloads.inc({ what: 'tls', result: result === 'ok' ? 'ok' : 'refused' });
+    return result;
+  }
+
   async #reloadNow(reason: string): Promise<ReloadSummary> {
-    const { users, aliases, tls, logger, metrics } = this.#targets;
+    const { users, aliases } = this.#targets;
     // UserDatabase logs the outcome and tells its onReload listeners (which count it).
     const event = await users.reload();
     const usersResult: ReloadResult = !event.ok ? 'refused' : event.changed ? 'ok' : 'unchanged';
@@ -59,20 +89,9 @@ export class Reloader {
     const aliasesEvent = aliases === undefined ? undefined : await aliases.reload();
     const aliasesResult: ReloadResult =
       aliasesEvent === undefined ? 'none' : !aliasesEvent.ok ? 'refused' : aliasesEvent.changed ? 'ok' : 'unchanged';
-    let tlsResult: ReloadResult = 'none';
-    if (tls !== undefined) {
-      try {
-        await tls.holder.reload(tls.files, (file) => readFile(file));
-        tlsResult = 'ok';
-        logger.info({ cert: tls.files.certFile, key: tls.files.keyFile }, 'TLS certificate reloaded');
-      } catch (err) {
-        tlsResult = 'refused';
-        logger.error({ cert: tls.files.certFile, key: tls.files.keyFile, reason: (err as Error).message }, 'TLS certificate reload refused; keeping the previous certificate');
-      }
-      metrics.reloads.inc({ what: 'tls', result: tlsResult === 'ok' ? 'ok' : 'refused' });
-    }
+    const tlsResult = await this.#reloadTls(reason);
     const summary = { users: usersResult, aliases: aliasesResult, tls: tlsResult };
-    logger.info({ reason, ...summary }, 'reload done');
+    this.#targets.logger.info({ reason, ...summary }, 'reload done');
     return summary;
   }
 }

@@ -7,7 +7,7 @@
  * the test process's signals).
  */
 import t from 'tap';
-import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { X509Certificate } from 'node:crypto';
 import { once } from 'node:events';
@@ -212,4 +212,48 @@ t.test('serve: SIGHUP under live POP3, POP3S and SMTP sessions', async (t) => {
 
   const result = await serve.stop();
   t.equal(result.code, 0, 'SIGHUP never stopped the server');
+});
+
+t.test('serve: a certificate renewed on disk is taken without SIGHUP; a live POP3S session carries on', async (t) => {
+  const dir = t.testdir({
+    'maildird.json': JSON.stringify({
+      listeners: { pop3: false, pop3s: '127.0.0.1:0', smtp: false },
+      tls: { cert: 'live/cert.pem', key: 'live/key.pem' },
+    }),
+    passwd: 'alice:{PLAIN}wonder\n',
+    live: {},
+    mail: { alice: { cur: {}, new: { '1700000000.M1P1.host': 'Subject: hi\n\nHello.\n' }, tmp: {} } },
+  });
+  const live = path.join(dir, 'live');
+  copyFileSync(path.join(TLS, 'localhost.crt'), path.join(live, 'cert.pem'));
+  copyFileSync(path.join(TLS, 'localhost.key'), path.join(live, 'key.pem'));
+  const serve = ServeProcess.start([], { cwd: dir });
+  t.teardown(() => serve.stop('SIGKILL'));
+  const lines = await serve.ready();
+  const port = portOf(lines.find((l) => l.name === 'pop3s')?.address ?? ':0');
+  t.equal(await peerFingerprint(port), fingerprint(path.join(TLS, 'localhost.crt')));
+  const session = await LineClient.connect(port, { tls: { ca: readFileSync(path.join(TLS, 'ca.crt')) } });
+  await session.expect(/^\+OK /);
+  await session.command('USER alice', /^\+OK/);
+  await session.command('PASS wonder', /^\+OK/);
+
+  // As certbot renews: new files written beside, then renamed over the old names.
+  let from = serve.stderr.length;
+  copyFileSync(path.join(TLS, 'selfsigned.crt'), path.join(live, 'cert.new'));
+  copyFileSync(path.join(TLS, 'selfsigned.key'), path.join(live, 'key.new'));
+  renameSync(path.join(live, 'cert.new'), path.join(live, 'cert.pem'));
+  renameSync(path.join(live, 'key.new'), path.join(live, 'key.pem'));
+  t.match(await logLine(serve, /"msg":"TLS certificate reloaded"/, from), /"reason":"file change"/);
+  t.equal(await peerFingerprint(port), fingerprint(path.join(TLS, 'selfsigned.crt')), 'new handshakes get the renewed certificate');
+  await session.command('STAT', /^\+OK 1 /);
+  await session.command('RETR 1', /^\+OK/);
+  t.same(await session.lines(), ['Subject: hi', '', 'Hello.'], 'the session from before the renewal carries on');
+
+  // A broken renewal (a key that does not match) is refused; the served certificate stays.
+  from = serve.stderr.length;
+  copyFileSync(path.join(TLS, 'localhost.key'), path.join(live, 'key.pem'));
+  t.match(await logLine(serve, /"msg":"TLS certificate reload refused; keeping the previous certificate"/, from), /"reason":"file change"/);
+  t.equal(await peerFingerprint(port), fingerprint(path.join(TLS, 'selfsigned.crt')));
+  await session.command('QUIT', /^\+OK/);
+  t.equal((await serve.stop()).code, 0);
 });

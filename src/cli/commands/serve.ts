@@ -25,6 +25,7 @@ import { ServerMetrics } from '../../http/server-metrics.js';
 import { registerProcessMetrics } from '../../http/process-metrics.js';
 import { healthReport } from '../health.js';
 import { listenForHangup, Reloader } from '../reload.js';
+import { watchFiles, type FileWatch } from '../file-watch.js';
 import { TrashSweeper } from '../trash-sweeper.js';
 import { AliasesFile } from '../aliases-file.js';
 import { configOptions, flagValues, type ConfigArgs } from './config-options.js';
@@ -82,6 +83,7 @@ async function runServer(
   const running: RunningFrontend[] = [];
   let users: UserDatabase | undefined;
   let stopHangup: (() => void) | undefined;
+  let tlsWatch: FileWatch | undefined;
   let sweeper: TrashSweeper | undefined;
   let exitCode: number = EXIT.ok;
   const metrics = new ServerMetrics();
@@ -118,6 +120,13 @@ async function runServer(
       logger.info({ signal: 'SIGHUP' }, 'reloading users, aliases and certificates');
       void reloader.reload('SIGHUP');
     });
+    // A renewed certificate (certbot, acme.sh) is taken when its files change, too.
+    if (tls !== undefined && cert !== undefined && key !== undefined) {
+      tlsWatch = await watchFiles([cert, key], () => void reloader.reloadTls('file change'), {
+        logger,
+        what: 'TLS certificate',
+      });
+    }
 
     const claimed = new Set<ListenerName>();
     for (const frontend of FRONTENDS) {
@@ -166,6 +175,7 @@ async function runServer(
     logger.info({ signal }, 'stopping');
   } finally {
     stopHangup?.();
+    await tlsWatch?.close();
     await sweeper?.close();
     processMetrics.stop();
     // Reverse order of start: no new sessions, sessions end (releasing their maildrops), then the parts they used.
