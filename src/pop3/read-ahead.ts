@@ -14,7 +14,7 @@
  * session.
  */
 import type { Readable } from 'node:stream';
-import type { Maildrop } from '../storage/store.js';
+import type { FramedMessage, Maildrop } from '../storage/store.js';
 
 export interface ReadAheadLimits {
   /** Most messages held or in flight. */
@@ -28,7 +28,7 @@ export interface ReadAheadLimits {
 export class ReadAhead {
   readonly #maildrop: Maildrop;
   readonly #limits: ReadAheadLimits;
-  readonly #pending = new Map<number, Promise<Buffer>>();
+  readonly #pending = new Map<number, Promise<FramedMessage>>();
   #bytes = 0;
 
   constructor(maildrop: Maildrop, limits: ReadAheadLimits) {
@@ -41,8 +41,8 @@ export class ReadAhead {
     return this.#pending.size;
   }
 
-  /** The wire bytes of message `index` if it was read ahead (it is then forgotten), else undefined. */
-  take(index: number): Promise<Buffer> | undefined {
+  /** Message `index`, framed, if it was read ahead (it is then forgotten), else undefined. */
+  take(index: number): Promise<FramedMessage> | undefined {
     const pending = this.#pending.get(index);
     if (pending === undefined) return undefined;
     this.#pending.delete(index);
@@ -57,7 +57,7 @@ export class ReadAhead {
       const size = this.#sizeOf(index);
       if (size < 0 || size > this.#limits.maxMessageBytes) continue;
       if (this.#pending.size >= this.#limits.maxMessages || this.#bytes + size > this.#limits.maxBytes) return;
-      const reading = this.#maildrop.openMessage(index).then(readAll);
+      const reading = this.#maildrop.readMessage(index);
       // Handled here so a read nobody takes never becomes an unhandled rejection;
       // a RETR that takes it still sees the error.
       reading.catch(() => undefined);

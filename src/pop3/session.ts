@@ -10,7 +10,7 @@
 import { Pop3Error, type Pop3ResponseCode } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import type { Authenticator } from '../auth/authenticator.js';
-import type { MailStore, MailUser, OpenMessageOptions } from '../storage/store.js';
+import type { MailStore, MailUser, MessageInfo, OpenMessageOptions } from '../storage/store.js';
 import type { Connection } from '../protocol/connection.js';
 import { DotStuffer } from '../protocol/dot-stuff.js';
 import type { TlsContextHolder } from '../protocol/tls.js';
@@ -153,11 +153,19 @@ export class Pop3Session implements CommandContext<Pop3State> {
     const first = isTop ? okLine('Top of message follows') : okLine(`${info.size} octets`);
     if (!isTop) this.#readAheadPipelined(state);
     const readAhead = isTop ? undefined : this.#readAhead?.take(index);
-    if (readAhead !== undefined || info.size <= this.#deps.config.limits.smallMessageBytes) {
+    const isSmall = info.size <= this.#deps.config.limits.smallMessageBytes;
+    if (readAhead !== undefined || (isSmall && !isTop)) {
       // Read whole before +OK (STYLE.md 5: a vanished file or a read error is
-      // still an -ERR), then the message joins the reply batch with the
-      // pipelined replies around it.
-      const body = await (readAhead ?? state.maildrop.openMessage(index, options).then(readAll));
+      // still an -ERR), already dot-stuffed and terminated by the store in one
+      // pass, then the message joins the reply batch with the pipelined
+      // replies around it.
+      const framed = await (readAhead ?? state.maildrop.readMessage(index));
+      this.#reply(first);
+      this.#conn.write(framed.bytes);
+      return this.#sent(index, info, framed.wireSize, isTop);
+    }
+    if (isSmall) {
+      const body = await state.maildrop.openMessage(index, options).then(readAll);
       this.#reply(first);
       this.#conn.write(stuffer.push(body));
       this.#conn.write(stuffer.terminator());
@@ -177,12 +185,16 @@ export class Pop3Session implements CommandContext<Pop3State> {
         stream.destroy();
       }
     }
-    if (!isTop && stuffer.inputBytes !== info.size) {
+    return this.#sent(index, info, stuffer.inputBytes, isTop);
+  }
+
+  #sent(index: number, info: MessageInfo, octets: number, isTop: boolean): number {
+    if (!isTop && octets !== info.size) {
       // DESIGN.md invariant 5 broken by the store: the client got the true bytes; say so.
-      this.#log.warn({ message: index + 1, uidl: info.uidl, listed: info.size, sent: stuffer.inputBytes }, 'wire size mismatch');
+      this.#log.warn({ message: index + 1, uidl: info.uidl, listed: info.size, sent: octets }, 'wire size mismatch');
     }
-    if (this.#trace) this.#log.debug(`S: [${stuffer.inputBytes} octets of message ${index + 1}]`);
-    return stuffer.inputBytes;
+    if (this.#trace) this.#log.debug(`S: [${octets} octets of message ${index + 1}]`);
+    return octets;
   }
 
   /** Start reading the messages that RETRs already pipelined behind this one will ask for. */

@@ -29,6 +29,7 @@ import type {
   CommitResult,
   DeliveryOutcome,
   DeliveryRequest,
+  FramedMessage,
   MailStore,
   MailUser,
   Maildrop,
@@ -38,7 +39,7 @@ import type {
   StoreStats,
   TrashPurgeResult,
 } from './store.js';
-import { StoredDecoder, toStoredBuffer, toWireBuffer, topOfMessageBuffer, wireSize } from './wire.js';
+import { StoredDecoder, toMultilineBuffer, toStoredBuffer, toWireBuffer, topOfMessageBuffer, wireSize } from './wire.js';
 
 export type DeletionMode = 'trash' | 'expunge';
 
@@ -397,6 +398,14 @@ class MemoryMaildrop implements Maildrop {
     const chunks: Buffer[] = [];
     for (let at = 0; at < bytes.length; at += CHUNK) chunks.push(bytes.subarray(at, at + CHUNK));
     return Readable.from(chunks, { objectMode: false });
+  }
+
+  async readMessage(index: number): Promise<FramedMessage> {
+    const entry = this.#entries[index];
+    if (entry === undefined) throw new StorageError('not-found', `no message at index ${index}`);
+    if (entry.isGone) throw new StorageError('not-found', `message ${entry.uidl} is gone`);
+    // Always a fresh buffer: the caller owns it and the store's bytes stay untouched.
+    return toMultilineBuffer(entry.content);
   }
 
   async commit(update: MaildropUpdate): Promise<CommitResult> {

@@ -53,6 +53,21 @@ export interface OpenMessageOptions {
   readonly bodyLines?: number;
 }
 
+/**
+ * A whole message in memory, framed as the body of a multi-line reply
+ * (RFC 1939 section 3): what Maildrop.readMessage gives.
+ */
+export interface FramedMessage {
+  /**
+   * The wire form (as openMessage gives it), dot-stuffed (a line starting
+   * with "." gets one more), followed by the terminating `.CRLF`. The caller
+   * owns it: the store keeps no reference and never writes into it again.
+   */
+  readonly bytes: Buffer;
+  /** Wire octets, dot-stuffing and terminator excluded: what `MessageInfo.size` promises. */
+  readonly wireSize: number;
+}
+
 /** What a POP3 session changes when QUIT enters UPDATE. Indexes are 0-based into `messages`. */
 export interface MaildropUpdate {
   /** Messages marked by DELE: moved to Trash or unlinked, per the store's deletion mode. */
@@ -89,6 +104,16 @@ export interface Maildrop {
    * removed it), 'temporary' on I/O errors.
    */
   openMessage(index: number, options?: OpenMessageOptions): Promise<Readable>;
+  /**
+   * Message `index` whole, in memory, ready to follow a `+OK` line: for
+   * small messages (the caller decides from `messages[index].size`; nothing
+   * bounds the memory this takes). A store may read a small file
+   * synchronously, blocking its thread briefly: one small read costs less
+   * than a round trip through a thread pool. Rejects like openMessage
+   * (StorageError 'not-found' if the message vanished, 'temporary' on I/O
+   * errors), so a `+OK` sent after it resolves is never followed by an error.
+   */
+  readMessage(index: number): Promise<FramedMessage>;
   /**
    * Apply an UPDATE as one batch through the journal and release the lock.
    * Resolves only when the change is durable (files moved or unlinked,

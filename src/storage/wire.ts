@@ -18,6 +18,7 @@
  * tests prove both give the same bytes at every chunk split.
  */
 import { Transform, type TransformCallback } from 'node:stream';
+import type { FramedMessage } from './store.js';
 
 const LF = 0x0a;
 const CR = 0x0d;
@@ -185,6 +186,80 @@ export function toWireBuffer(stored: Uint8Array): Buffer {
   const body = encoder.encode(stored);
   const tail = encoder.end();
   return tail.length === 0 ? body : Buffer.concat([body, tail], body.length + tail.length);
+}
+
+const DOT = 0x2e;
+const ALL_LF_DOT = /\n\./g;
+
+/**
+ * Stored bytes -> a complete multi-line reply body in ONE buffer: wire form
+ * (bare LF -> CRLF, final CRLF added), every line that starts with "."
+ * stuffed with one more (RFC 1939 section 3, RFC 5321 section 4.5.2), then
+ * the terminating `.CRLF`. The same bytes as dot-stuffing toWireBuffer's
+ * result and appending the terminator, in one pass instead of two passes
+ * and three buffers (RETR of a small message, profiled under bench:pop3).
+ */
+export function toMultilineBuffer(stored: Uint8Array): FramedMessage {
+  const buf = asBuffer(stored);
+  const len = buf.length;
+  if (len > 0 && len <= STRING_PATH_MAX_BYTES && buf.indexOf(CR) === -1) {
+    // As in toWireBuffer: no CR, so every LF is bare, and V8's one-character
+    // global replace over a one-byte string beats any JS loop. A line start
+    // is the file's start or an LF, so "\n." finds every line to stuff.
+    let text = buf.toString('latin1').replace(ALL_LF, '\r\n');
+    if (buf[len - 1] !== LF) text += '\r\n';
+    const wireSize = text.length;
+    if (buf[0] === DOT) text = `.${text}`;
+    if (text.indexOf('\n.') !== -1) text = text.replace(ALL_LF_DOT, '\n..');
+    const out = Buffer.allocUnsafe(text.length + 3);
+    out.write(text, 0, 'latin1');
+    out[text.length] = DOT;
+    out[text.length + 1] = CR;
+    out[text.length + 2] = LF;
+    return { bytes: out, wireSize };
+  }
+  // General case (CRs in the file, or large): one indexOf(LF) loop copying
+  // line runs. Worst case every byte is a bare LF followed by ".": 3 bytes out.
+  let lines = 0;
+  let i = buf.indexOf(LF);
+  while (i !== -1) {
+    lines++;
+    i = buf.indexOf(LF, i + 1);
+  }
+  const out = Buffer.allocUnsafe(len + 2 * lines + 3 + 3);
+  let at = 0;
+  let stuffed = 0;
+  if (buf[0] === DOT) {
+    out[at++] = DOT;
+    stuffed++;
+  }
+  let from = 0;
+  i = buf.indexOf(LF);
+  while (i !== -1) {
+    if (i === 0 || buf[i - 1] !== CR) {
+      at += copyRun(buf, out, at, from, i);
+      out[at++] = CR;
+      out[at++] = LF;
+    } else {
+      at += copyRun(buf, out, at, from, i + 1);
+    }
+    from = i + 1;
+    if (buf[from] === DOT) {
+      out[at++] = DOT;
+      stuffed++;
+    }
+    i = buf.indexOf(LF, from);
+  }
+  if (from < len) {
+    at += copyRun(buf, out, at, from, len);
+    out[at++] = CR;
+    out[at++] = LF;
+  }
+  const wireSize = at - stuffed;
+  out[at++] = DOT;
+  out[at++] = CR;
+  out[at++] = LF;
+  return { bytes: out.subarray(0, at), wireSize };
 }
 
 /**

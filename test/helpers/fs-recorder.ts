@@ -170,6 +170,37 @@ export class FsRecorder implements FsLayer {
     }
   }
 
+  /**
+   * The synchronous twin of #run, for readSync: same recording and faults,
+   * but a call that cannot wait cannot be held (a `wait` rule throws).
+   */
+  #runSync<T>(op: FsOp, path: string, real: () => T): T {
+    const call: FsCall = { seq: ++this.#tick, op, path };
+    this.calls.push(call);
+    let fault: ActiveRule | undefined;
+    for (const rule of this.#rules.filter((r) => r.op === op && matches(r.path, path))) {
+      rule.seen += 1;
+      if (rule.seen <= (rule.skip ?? 0)) continue;
+      if (rule.times !== undefined && rule.applied >= rule.times) continue;
+      rule.applied += 1;
+      if (rule.wait !== undefined) throw new Error(`FsRecorder: a synchronous ${op} cannot be held by a wait rule`);
+      if (rule.code !== undefined && fault === undefined) fault = rule;
+    }
+    try {
+      if (fault !== undefined && fault.code !== undefined) {
+        if (fault.afterEffect === true) real();
+        call.injected = true;
+        throw errnoError(fault.code, op, path);
+      }
+      return real();
+    } catch (err) {
+      call.error = (err as NodeJS.ErrnoException).code ?? String(err);
+      throw err;
+    } finally {
+      call.end = ++this.#tick;
+    }
+  }
+
   #pathOf(handle: FileHandle): string {
     return this.#handlePaths.get(handle) ?? `<fd ${handle.fd}>`;
   }
@@ -248,6 +279,10 @@ export class FsRecorder implements FsLayer {
 
   readFile(path: string): Promise<Buffer> {
     return this.#run('readFile', path, undefined, () => this.#inner.readFile(path));
+  }
+
+  readSync(path: string, flags: number, into: Buffer): number {
+    return this.#runSync('readSync', path, () => this.#inner.readSync(path, flags, into));
   }
 
   writeFile(path: string, data: string | Buffer, mode?: number): Promise<void> {

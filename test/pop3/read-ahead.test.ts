@@ -18,14 +18,15 @@ async function maildrop(t: Test, kind: 'memory' | 'maildir', bodies: string[]) {
 }
 
 for (const kind of STORE_KINDS) {
-  t.test(`${kind}: messages read ahead are handed over once, in wire form`, async (t) => {
+  t.test(`${kind}: messages read ahead are handed over once, framed`, async (t) => {
     const { drop } = await maildrop(t, kind, messages(4));
     const ahead = new ReadAhead(drop, { maxMessages: 16, maxBytes: 1 << 20, maxMessageBytes: 1 << 16 });
     ahead.start([1, 2, 1]);
     t.equal(ahead.size, 2, 'each message once');
     const second = ahead.take(1);
     t.ok(second);
-    t.equal((await second)?.toString(), 'Subject: message 2\r\n\r\nbody of message 2\r\n');
+    t.equal((await second)?.bytes.toString(), 'Subject: message 2\r\n\r\nbody of message 2\r\n.\r\n', 'stuffed and terminated');
+    t.equal((await second)?.wireSize, 'Subject: message 2\r\n\r\nbody of message 2\r\n'.length);
     t.equal(ahead.take(1), undefined, 'taken once');
     t.equal(ahead.take(0), undefined, 'never started');
     await ahead.clear();
@@ -54,7 +55,7 @@ t.test('maildir: a read that failed is reported by the RETR that takes it', asyn
   for (const name of readdirSync(dir)) unlinkSync(join(dir, name));
   const ahead = new ReadAhead(drop, { maxMessages: 16, maxBytes: 1 << 20, maxMessageBytes: 1 << 16 });
   ahead.start([0]);
-  await t.rejects(ahead.take(0) as Promise<Buffer>, { name: 'StorageError', kind: 'not-found' });
+  await t.rejects(ahead.take(0) as Promise<unknown>, { name: 'StorageError', kind: 'not-found' });
   ahead.start([1]);
   await ahead.clear();
   t.pass('an untaken failure is not an unhandled rejection');

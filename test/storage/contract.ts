@@ -146,6 +146,17 @@ async function rejectsWith(t: Test, promise: Promise<unknown>, kind: StorageErro
   await t.rejects(promise, { name: 'StorageError', kind }, message);
 }
 
+/**
+ * What Maildrop.readMessage must give for a message whose wire form is
+ * `wire`, built independently of the store's code: every line start (the
+ * first byte, or after an LF, which in wire form always ends a CRLF) that is
+ * "." gets one more, then the terminating ".CRLF" (RFC 1939 section 3).
+ */
+export function framedOracle(wire: Buffer): Buffer {
+  const text = wire.toString('latin1');
+  return Buffer.from(`${text.startsWith('.') ? '.' : ''}${text.replaceAll('\n.', '\n..')}.\r\n`, 'latin1');
+}
+
 const simple = (n: number | string) => Buffer.from(`From: sender@example.net\nSubject: message ${n}\n\nbody of message ${n}\n`);
 
 export function storeContract(t: Test, name: string, makeStore: ContractFactory, config: ContractConfig = {}): void {
@@ -179,6 +190,9 @@ export function storeContract(t: Test, name: string, makeStore: ContractFactory,
         const streamed = await readAll(await drop.openMessage(i));
         t.equal(drop.messages[i]?.size, streamed.length, `${f.name}: size = octets streamed`);
         t.same(streamed, toWireBuffer(toStoredBuffer(f.bytes)), `${f.name}: wire form`);
+        const framed = await drop.readMessage(i);
+        t.same(framed.bytes, framedOracle(streamed), `${f.name}: readMessage is the wire form, stuffed and terminated`);
+        t.equal(framed.wireSize, streamed.length, `${f.name}: readMessage counts the wire octets`);
         t.equal(drop.messages[i]?.size, wireSize(stored[i] ?? Buffer.alloc(0)), `${f.name}: wireSize of the stored bytes`);
         for (const n of [0, 1, 5]) {
           const top = await readAll(await drop.openMessage(i, { bodyLines: n }));
@@ -203,6 +217,9 @@ export function storeContract(t: Test, name: string, makeStore: ContractFactory,
         t.equal(drop.messages[i]?.size, streamed.length, `${f.name}: size = octets streamed`);
         t.equal(streamed.length, wireSize(f.bytes), `${f.name}: DESIGN.md wire size`);
         t.same(streamed, toWireBuffer(f.bytes), `${f.name}: wire form of the file as stored`);
+        const framed = await drop.readMessage(i);
+        t.same(framed.bytes, framedOracle(streamed), `${f.name}: readMessage of the file as stored`);
+        t.equal(framed.wireSize, streamed.length, `${f.name}: readMessage counts the wire octets`);
         const top = await readAll(await drop.openMessage(i, { bodyLines: 2 }));
         t.same(top, topOfMessageBuffer(f.bytes, 2), `${f.name}: TOP 2`);
       }
@@ -267,6 +284,8 @@ export function storeContract(t: Test, name: string, makeStore: ContractFactory,
       t.equal(await top(1, 0), 'Subject: header only\r\nX-B: 2\r\n', 'no blank line: the header, nothing invented');
       t.equal(await top(1, 5), 'Subject: header only\r\nX-B: 2\r\n');
       await rejectsWith(t, drop.openMessage(2), 'not-found', 'an index outside the snapshot');
+      await rejectsWith(t, drop.readMessage(2), 'not-found', 'readMessage: an index outside the snapshot');
+      await rejectsWith(t, drop.readMessage(-1), 'not-found', 'readMessage: a negative index');
       await drop.release();
     });
 

@@ -15,6 +15,7 @@ import {
   StoredDecoder,
   toStoredBuffer,
   toStored,
+  toMultilineBuffer,
 } from '../../src/storage/wire.js';
 
 const fixtureDir = new URL('../../fixtures/messages/', import.meta.url);
@@ -379,4 +380,50 @@ t.test('large inputs: indexOf loops give the same bytes as the oracle', async (t
   for (let i = 0; i < big.length; i += 4093) chunks.push(big.subarray(i, i + 4093));
   t.same(await collect(toWireChunks(iterate(chunks))), oracleWire(big), 'prime-sized chunks');
   t.same(await collect(topOfMessage(iterate(chunks), 5000)), oracleTop(big, 5000));
+});
+
+/** The multi-line body the byte-by-byte way: wire form, a "." added before every line starting with ".", then ".CRLF". */
+function oracleFramed(stored: Buffer): Buffer {
+  const wire = oracleWire(stored);
+  const out: number[] = [];
+  for (let i = 0; i < wire.length; i++) {
+    if (wire[i] === 0x2e && (i === 0 || wire[i - 1] === 0x0a)) out.push(0x2e);
+    out.push(wire[i]!);
+  }
+  out.push(0x2e, 0x0d, 0x0a);
+  return Buffer.from(out);
+}
+
+t.test('toMultilineBuffer: wire form, dot-stuffed and terminated, in one buffer', async (t) => {
+  const cases = ['', '.', '\n', '.\n', 'a', 'a\n', '.a\n.b\n..c\n', 'x\r\n.y\r\n', 'x\r.y\n', 'x\r', '\r\n.', 'a\n\n.\n', '.\r\n.\r\n'];
+  for (const text of cases) {
+    const stored = Buffer.from(text, 'latin1');
+    const framed = toMultilineBuffer(stored);
+    t.same(framed.bytes, oracleFramed(stored), `bytes of ${JSON.stringify(text)}`);
+    t.equal(framed.wireSize, oracleWire(stored).length, `wire size of ${JSON.stringify(text)}`);
+  }
+  for (const f of fixtures) {
+    const framed = toMultilineBuffer(f.bytes);
+    t.same(framed.bytes, oracleFramed(f.bytes), `${f.name}: bytes`);
+    t.equal(framed.wireSize, wireSize(f.bytes), `${f.name}: wire size`);
+    t.same(toMultilineBuffer(toWireBuffer(f.bytes)).bytes, framed.bytes, `${f.name}: framing the wire form gives the same bytes`);
+  }
+  // Both code paths (no CR: string replace; CRs or over 256 KB: indexOf loop) on random inputs.
+  let seed = 12345;
+  const random = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff;
+  const alphabet = ['.', '\n', '\r', 'a', ' ', '.', '\n'];
+  for (let n = 0; n < 300; n++) {
+    const length = Math.floor(random() * 40);
+    let text = '';
+    for (let i = 0; i < length; i++) text += alphabet[Math.floor(random() * alphabet.length)];
+    const stored = Buffer.from(text, 'latin1');
+    const framed = toMultilineBuffer(stored);
+    t.same(framed.bytes, oracleFramed(stored), `random ${JSON.stringify(text)}`);
+    t.equal(framed.wireSize, oracleWire(stored).length);
+  }
+  const big = Buffer.from('.line\n'.repeat(60_000));
+  t.same(toMultilineBuffer(big).bytes, oracleFramed(big), 'over 256 KB without CR: the loop path');
+  const source = Buffer.from('xx.a\nb');
+  const view = new Uint8Array(source.buffer, source.byteOffset + 2, 4);
+  t.equal(toMultilineBuffer(view).bytes.toString(), '..a\r\nb\r\n.\r\n', 'a Uint8Array view with an offset');
 });

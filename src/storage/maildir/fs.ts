@@ -6,7 +6,7 @@
  * call node:fs directly for mail files: go through this.
  */
 import * as fsp from 'node:fs/promises';
-import { constants } from 'node:fs';
+import { closeSync, constants, openSync, readSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import type { Dirent, Stats } from 'node:fs';
 
@@ -29,6 +29,17 @@ export interface FsLayer {
   lstat(path: string): Promise<Stats>;
   realpath(path: string): Promise<string>;
   readFile(path: string): Promise<Buffer>;
+  /**
+   * Read the start of a small file synchronously: open with `flags`, read
+   * into `into` from offset 0 until it is full or the file ends, close.
+   * Returns the octets read; `into.length` means the file may be longer.
+   * Throws the errno error. It blocks the event loop, so it is only for
+   * files known to be small (RETR of a message with a known size under
+   * 128 KB): one synchronous open/read/close costs less than three round
+   * trips through libuv's thread pool (bench:pop3, one client: 5-6k ->
+   * 9-11k msg/s).
+   */
+  readSync(path: string, flags: number, into: Buffer): number;
   /** Plain write, not durable on its own: callers that need durability open, write, fsync. */
   writeFile(path: string, data: string | Buffer, mode?: number): Promise<void>;
   chown(path: string, uid: number, gid: number): Promise<void>;
@@ -59,6 +70,20 @@ export const nodeFs: FsLayer = {
   lstat: (path) => fsp.lstat(path),
   realpath: (path) => fsp.realpath(path),
   readFile: (path) => fsp.readFile(path),
+  readSync(path, flags, into) {
+    const fd = openSync(path, flags);
+    try {
+      let length = 0;
+      while (length < into.length) {
+        const n = readSync(fd, into, length, into.length - length, length);
+        if (n === 0) break;
+        length += n;
+      }
+      return length;
+    } finally {
+      closeSync(fd);
+    }
+  },
   writeFile: (path, data, mode) => fsp.writeFile(path, data, { mode: mode ?? 0o600 }),
   chown: (path, uid, gid) => fsp.chown(path, uid, gid),
   utimes: (path, atime, mtime) => fsp.utimes(path, atime, mtime),

@@ -18,7 +18,7 @@ import { MaildirStore, type MaildirStoreOptions } from '../../../src/storage/mai
 import { topOfMessageBuffer } from '../../../src/storage/wire.js';
 import type { Maildrop, MailUser } from '../../../src/storage/store.js';
 import { hashedUidl } from '../../../src/storage/maildir/filename.js';
-import { storeContract } from '../contract.js';
+import { framedOracle, storeContract } from '../contract.js';
 import { FsRecorder } from '../../helpers/fs-recorder.js';
 import { nodeFs } from '../../../src/storage/maildir/fs.js';
 import { rejectsKind } from '../../helpers/maildir-assert.js';
@@ -600,4 +600,79 @@ t.test('purgeTrash refuses a Trash symlinked out of the root', async (t) => {
   const s = await store(t, root);
   await rejectsKind(t, s.purgeTrash(alice, new Date(Date.now() + 86_400_000)), 'invalid-name');
   t.same(readdirSync(path.join(outside, 'cur')), ['1700000000.M1P1Q1.host:2,S']);
+});
+
+/** What readMessage must give for stored bytes: the reference wire form, stuffed and terminated. */
+function framedReference(stored: Buffer): Buffer {
+  return framedOracle(referenceWire(stored));
+}
+
+t.test('readMessage: small files with a known size are read with one synchronous read, others as before', async (t) => {
+  const root = t.testdir();
+  const fixtures = fixtureMessages();
+  const cur: Record<string, Buffer> = {};
+  fixtures.forEach((f, i) => {
+    const unique = `${1700000000 + i}.M0P1Q${i}.host`;
+    cur[`${i % 2 === 0 ? sizedName(unique, f.bytes) : unique}:2,S`] = f.bytes;
+  });
+  const lf = fixtures.find((f) => f.file === 'lf-plain.eml')?.bytes ?? Buffer.alloc(0);
+  const big = Buffer.concat(Array.from({ length: 2000 }, () => lf));
+  cur[`1800000000.M0P1Q1.h,S=${lf.length - 10}:2,S`] = lf; // S= too small (the scan's size is used)
+  cur[`1800000001.M0P1Q1.h,S=${lf.length + 10}:2,S`] = lf; // S= too large: a short read is the end
+  cur[`${sizedName('1800000002.M0P1Q1.h', big)}:2,S`] = big; // over 128 KB: the asynchronous path
+  makeMaildir(path.join(root, 'alice'), { cur });
+  const fs = new FsRecorder();
+  const s = await store(t, root, { fs });
+  const drop = await s.openMaildrop(alice);
+  const stored = [...fixtures.map((f) => f.bytes), lf, lf, big];
+  fs.reset();
+  for (const [i, bytes] of stored.entries()) {
+    const framed = await drop.readMessage(i);
+    t.ok(framed.bytes.equals(framedReference(bytes)), `message ${i + 1}: stuffed wire bytes and terminator`);
+    t.equal(framed.wireSize, referenceWire(bytes).length, `message ${i + 1}: wire size`);
+  }
+  t.equal(fs.ops('readSync').length, fixtures.length + 2, 'one synchronous read per small message');
+  t.same(
+    fs.ops('open', /\/cur\//).map((c) => path.basename(c.path)),
+    [`${sizedName('1800000002.M0P1Q1.h', big)}:2,S`],
+    'only the large one is opened asynchronously',
+  );
+  // Two reads of the same message are two buffers: the shared read buffer never leaks out.
+  const a = await drop.readMessage(0);
+  const b = await drop.readMessage(1);
+  t.ok(a.bytes.equals(framedReference(stored[0] as Buffer)), 'the first result is intact after the next read');
+  t.not(a.bytes.buffer, b.bytes.buffer);
+  await rejectsKind(t, drop.readMessage(stored.length), 'not-found', 'out of range');
+  await drop.release();
+  await rejectsKind(t, drop.readMessage(0), 'permanent', 'after release');
+});
+
+t.test('readMessage: vanished, moved, symlinked and failing files', async (t) => {
+  const base = t.testdir({ outside: { secret: 'secret\n' } });
+  const root = path.join(base, 'root');
+  mkdirSync(root);
+  const dir = makeMaildir(path.join(root, 'alice'), {
+    new: { '1700000000.M0P1Q1.h,S=4': 'one\n', '1700000001.M0P1Q1.h,S=4': 'two\n' },
+    cur: { '1700000002.M0P1Q1.h,S=6:2,S': 'three\n', '1700000003.M0P1Q1.h,S=5:2,S': '.four\n' },
+  });
+  const fs = new FsRecorder();
+  const s = await store(t, root, { fs });
+  const drop = await s.openMaildrop(alice);
+  unlinkSync(path.join(dir, 'new', '1700000000.M0P1Q1.h,S=4'));
+  await rejectsKind(t, drop.readMessage(0), 'not-found', 'removed by another program');
+  renameSync(path.join(dir, 'new', '1700000001.M0P1Q1.h,S=4'), path.join(dir, 'cur', '1700000001.M0P1Q1.h,S=4:2,S'));
+  t.equal((await drop.readMessage(1)).bytes.toString(), 'two\r\n.\r\n', 'found where another reader moved it');
+  unlinkSync(path.join(dir, 'cur', '1700000002.M0P1Q1.h,S=6:2,S'));
+  symlinkSync(path.join(base, 'outside', 'secret'), path.join(dir, 'cur', '1700000002.M0P1Q1.h,S=6:2,S'));
+  const err = await drop.readMessage(2).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  t.ok(err instanceof Error && err.name === 'StorageError', 'a message swapped for a symlink is not followed');
+  fs.fail({ op: 'readSync', code: 'EIO', times: 1 });
+  t.equal((await drop.readMessage(3)).bytes.toString(), '..four\r\n.\r\n', 'a failed synchronous read is retried on the asynchronous path');
+  fs.fail({ op: 'readSync', code: 'EIO', times: 1 });
+  fs.fail({ op: 'read', code: 'EIO', times: 1 });
+  await rejectsKind(t, drop.readMessage(3), 'temporary', 'an I/O error on both paths');
+  await drop.release();
 });
