@@ -75,6 +75,8 @@ export interface Config {
   /** Certificate chain and private key (PEM files, absolute paths) for STLS/STARTTLS and the implicit-TLS ports. */
   readonly tls: { readonly cert: string | undefined; readonly key: string | undefined };
   readonly logLevel: LogLevel;
+  /** JSON lines, pretty lines, or pretty on a terminal (`auto`). */
+  readonly logFormat: 'auto' | 'json' | 'pretty';
   /** Log protocol commands and replies (secrets masked) at trace level; lowers the log level to trace. */
   readonly trace: boolean;
   /** Name used in greetings and Received headers. */

@@ -150,6 +150,12 @@ export const KEYS = [
     doc: 'Least severe level logged (pino JSON lines on stderr).',
   },
   {
+    key: 'logFormat',
+    value: { type: 'enum', values: ['auto', 'json', 'pretty'] },
+    default: 'auto',
+    doc: 'Log lines on stderr: `json` (pino, one object a line), `pretty` (time, level, connection, message, key=value), `auto`: pretty (coloured) when stderr is a terminal, else JSON.',
+  },
+  {
     key: 'trace',
     value: { type: 'boolean' },
     default: false,

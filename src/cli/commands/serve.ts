@@ -10,6 +10,7 @@ import { LISTENER_NAMES, formatAddress, type Config, type ListenAddress, type Li
 import { loadConfig, type FlagValues } from '../../config/load.js';
 import { ConfigError } from '../../errors.js';
 import { createLogger, type Logger } from '../../log/logger.js';
+import { PrettyDestination } from '../../log/pretty.js';
 import { loadTlsFiles, TlsContextHolder } from '../../protocol/tls.js';
 import { MaildirStore } from '../../storage/maildir/maildir-store.js';
 import { storeOptionsFrom } from '../store-options.js';
@@ -57,7 +58,7 @@ export async function serve(flags: FlagValues, io: CliIo): Promise<number> {
     const config = await loadConfig({ flags, env: io.env, cwd: io.cwd });
     await checkPaths(config);
     const tls = await loadTls(config);
-    const logger = createLogger({ level: config.trace ? 'trace' : config.logLevel, destination: io.stderr });
+    const logger = createLogger({ level: config.trace ? 'trace' : config.logLevel, destination: logDestination(config, io) });
     // Before anything logs: a broken aliases file is a one-line start-up error (78), like a bad certificate.
     const aliases =
       config.aliases === undefined ? undefined : await AliasesFile.load(config.aliases, { logger: logger.child({ component: 'aliases' }) });
@@ -207,6 +208,13 @@ function summaryLines(config: Config, bound: readonly BoundListener[], claimed: 
   if (isExampleConfig(config.configFile)) lines.push(...exampleLoginLines(bound));
   lines.push('', 'Reload the users file and the certificate with SIGHUP.', 'Stop with Ctrl-C (SIGINT) or SIGTERM.');
   return lines;
+}
+
+/** JSON lines, or pretty ones for a person at a terminal (config logFormat). */
+function logDestination(config: Config, io: CliIo): CliIo['stderr'] | PrettyDestination {
+  const isTty = (io.stderr as { readonly isTTY?: boolean }).isTTY === true;
+  const isPretty = config.logFormat === 'pretty' || (config.logFormat === 'auto' && isTty);
+  return isPretty ? new PrettyDestination(io.stderr, { colors: isTty }) : io.stderr;
 }
 
 /** What must exist before anything starts; each failure is one line naming the key. */
