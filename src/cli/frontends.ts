@@ -135,7 +135,7 @@ const smtp: Frontend = {
           filter:
             config.filter.command === undefined
               ? undefined
-              : { command: config.filter.command, timeoutMs: config.filter.timeoutSeconds * 1000 },
+              : { command: config.filter.command, timeoutMs: config.filter.timeoutSeconds * 1000, env: process.env },
           implicitTls: name === 'smtps',
           lmtp: name === 'lmtp',
           requireAuth: name === 'submission' || name === 'smtps',

@@ -21,7 +21,8 @@
  * `for` clause: `Return-Path:`, our `Received:`, then the message as
  * received. The environment says who sent it to whom (MAILDIRD_SENDER,
  * MAILDIRD_RECIPIENTS space-separated, MAILDIRD_CLIENT_ADDRESS,
- * MAILDIRD_HELO, MAILDIRD_QUEUE_ID) on top of maildird's own environment.
+ * MAILDIRD_HELO, MAILDIRD_QUEUE_ID) on top of the environment the server
+ * passes (serve: its own).
  *
  * Why the message is held in memory here, against STYLE.md 4: the store
  * may see no byte before the verdict, so the message must wait somewhere,
@@ -44,6 +45,8 @@ export interface FilterOptions {
   readonly maxOutputBytes?: number | undefined;
   readonly timers?: Timers | undefined;
   readonly logger: Logger;
+  /** The environment the command starts from (the MAILDIRD_* envelope variables are added); default empty. */
+  readonly env?: Readonly<Record<string, string | undefined>> | undefined;
 }
 
 export interface FilterEnvelope {
@@ -71,6 +74,8 @@ export interface FilterSettings {
   readonly command: string;
   readonly timeoutMs: number;
   readonly maxOutputBytes?: number | undefined;
+  /** The environment the command starts from (serve passes its own); default empty. */
+  readonly env?: Readonly<Record<string, string | undefined>> | undefined;
 }
 
 /**
@@ -166,7 +171,7 @@ function execute(options: FilterOptions, message: Buffer, envelope: FilterEnvelo
       // Its own process group, so a timeout kills the shell and whatever it started.
       detached: true,
       env: {
-        ...process.env,
+        ...options.env,
         MAILDIRD_QUEUE_ID: envelope.queueId,
         MAILDIRD_SENDER: envelope.mailFrom,
         MAILDIRD_RECIPIENTS: envelope.recipients.join(' '),
