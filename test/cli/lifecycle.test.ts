@@ -160,3 +160,34 @@ t.test('a second signal exits at once (130); nothing is lost and the next start 
   t.same(files(dir, 'bob', 'tmp'), [], 'the killed delivery\'s tmp file is gone after bob\'s next login');
   t.equal((await again.stop()).code, 0);
 });
+
+t.test('start-up self-check sweeps stale tmp files: 36 hours old, or left by a dead maildird; others stay', async (t) => {
+  const { spawnSync } = await import('node:child_process');
+  const { hostname } = await import('node:os');
+  const { utimesSync } = await import('node:fs');
+  const dead = spawnSync('true').pid ?? 1;
+  const dir = t.testdir({
+    'maildird.json': JSON.stringify({ listeners: { pop3: '127.0.0.1:0', smtp: false, http: false } }),
+    passwd: 'alice:{PLAIN}wonder\n',
+    mail: {
+      alice: {
+        cur: {},
+        new: {},
+        tmp: {
+          'old.foreign.writer': 'from two days ago',
+          [`1700000000.M1P${dead}Q1.${hostname()}`]: 'a delivery whose maildird was killed',
+          'fresh.postfix.writer': 'in flight now',
+        },
+      },
+    },
+  });
+  const twoDaysAgo = new Date(Date.now() - 48 * 3600 * 1000);
+  utimesSync(path.join(dir, 'mail', 'alice', 'tmp', 'old.foreign.writer'), twoDaysAgo, twoDaysAgo);
+  const serve = ServeProcess.start([], { cwd: dir });
+  t.teardown(() => serve.stop('SIGKILL'));
+  await serve.ready();
+  t.same(files(dir, 'alice', 'tmp'), ['fresh.postfix.writer'], 'swept before the listeners came up');
+  t.notOk(existsSync(path.join(dir, 'mail', 'alice', 'maildird.lock')), 'the sweep let go of the lock');
+  t.match(serve.stderr, /removed stale tmp file/);
+  t.equal((await serve.stop()).code, 0);
+});

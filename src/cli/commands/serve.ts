@@ -77,8 +77,10 @@ async function runServer(
   io: CliIo,
   stopSignal: Promise<string>,
 ): Promise<number> {
+  // Start-up self-check, storage part: leftover journals rolled forward, stale tmp files swept.
   const store = await MaildirStore.open({
     ...storeOptionsFrom(config),
+    sweepTmpAtStart: true,
     logger: logger.child({ component: 'store' }),
   });
   const running: RunningFrontend[] = [];

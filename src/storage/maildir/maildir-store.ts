@@ -78,6 +78,13 @@ export interface MaildirStoreOptions {
   readonly cache?: { readonly maxMemoryEntries?: number; readonly isPersistent?: boolean } | undefined;
   /** Roll leftover batch journals forward at open (DESIGN "The batch journal"); default true. */
   readonly recoverAtStart?: boolean | undefined;
+  /**
+   * At open, sweep every user folder's stale tmp files (the 36-hour rule and
+   * a killed maildird's leftovers), each under its maildrop lock, as a
+   * login does; default false (serve turns it on: its start-up self-check).
+   * Not for `%h` layouts, whose folders cannot be found without the users.
+   */
+  readonly sweepTmpAtStart?: boolean | undefined;
   /** Clock (ms) for the tmp/ cleanup; default Date.now. */
   readonly now?: (() => number) | undefined;
 }
@@ -167,6 +174,7 @@ export class MaildirStore implements MailStore {
     resolveUserDir(root, options.layout ?? DEFAULT_LAYOUT, { name: 'probe', home: 'probe' }, 'example.org');
     const store = new MaildirStore(options, root);
     if (options.recoverAtStart ?? true) await store.#recoverAll();
+    if (options.sweepTmpAtStart === true) await store.#sweepTmpAll();
     return store;
   }
 
@@ -383,6 +391,47 @@ export class MaildirStore implements MailStore {
     }
     inner.set(list, messages);
     return messages;
+  }
+
+  /**
+   * The start-up tmp sweep: every folder the layout can name (a `%h` layout
+   * names none: home folders hold other things), each under its lock; a
+   * folder in use is skipped (its session swept it at login). Never throws.
+   */
+  async #sweepTmpAll(): Promise<void> {
+    if (this.#layout.includes('%h')) return;
+    const segments = this.#layout.split('/').filter((s) => s.length > 0);
+    let folders: string[];
+    try {
+      folders = await fg(segments.map((s) => (s.includes('%') ? '*' : fg.escapePath(s))).join('/'), {
+        cwd: this.#root,
+        absolute: true,
+        onlyDirectories: true,
+        followSymbolicLinks: false,
+        dot: false,
+        deep: segments.length,
+        suppressErrors: true,
+      });
+    } catch (err) {
+      this.#logger.error({ err, root: this.#root }, 'cannot look for user folders to sweep');
+      return;
+    }
+    for (const dir of folders) {
+      const paths = maildirPaths(dir);
+      let lock: MaildropLock | undefined;
+      try {
+        await ensureInsideRoot(this.#fs, this.#root, dir);
+        const form = await detectForm(this.#fs, dir);
+        if (form === 'missing') continue;
+        if (form === 'maildir') await this.#checkLink(paths.tmp);
+        lock = await acquireMaildropLock(this.#fs, paths, this.#lockOptions);
+        await this.#sweepTmp(paths, form);
+      } catch (err) {
+        if (!(err instanceof StorageError && err.kind === 'in-use')) this.#logger.warn({ err, dir }, 'start-up tmp sweep skipped a folder');
+      } finally {
+        await lock?.release();
+      }
+    }
   }
 
   /** Roll every leftover batch journal in the tree forward, each under its maildrop's lock. */
