@@ -13,7 +13,7 @@ export const EXAMPLE_CONFIG_FILE = fileURLToPath(new URL('../../maildir.example/
 
 export const EXAMPLE_USERS: readonly { readonly name: string; readonly password: string; readonly note: string }[] = [
   { name: 'alice', password: 'wonderland', note: 'ARGON2ID; Maildir with new, read and trashed mail' },
-  { name: 'bob', password: 'builder', note: 'PLAIN, so CRAM-MD5 (and APOP with MAILDIRD_APOP=true) work' },
+  { name: 'bob', password: 'builder', note: 'PLAIN, so CRAM-MD5 and APOP can work when turned on' },
   { name: 'carol', password: 'singer', note: 'SHA512-CRYPT; flat folder of .eml files' },
 ];
 
@@ -21,19 +21,28 @@ export function isExampleConfig(configFile: string | undefined): boolean {
   return configFile !== undefined && path.resolve(configFile) === EXAMPLE_CONFIG_FILE;
 }
 
+/** What the running config turned on, for the hints. */
+export interface ExampleSwitches {
+  readonly cramMd5: boolean;
+  readonly apop: boolean;
+}
+
 /** Lines telling how to log in with the example users over the listeners that are actually up. */
-export function exampleLoginLines(bound: readonly BoundListener[]): string[] {
+export function exampleLoginLines(bound: readonly BoundListener[], switches: ExampleSwitches = { cramMd5: false, apop: false }): string[] {
   const lines = ['', 'Example users (maildir.example/README.md):'];
   for (const user of EXAMPLE_USERS) lines.push(`  ${user.name.padEnd(6)} password ${user.password.padEnd(11)} (${user.note})`);
   const pop3 = bound.find((listener) => listener.name === 'pop3');
   const pop3s = bound.find((listener) => listener.name === 'pop3s');
   if (pop3 !== undefined || pop3s !== undefined) lines.push('Try:');
   if (pop3 !== undefined) {
-    // curl prefers CRAM-MD5 when offered (it is, since bob has a PLAIN password), and that cannot work
-    // for hashed passwords: alice and carol ask for SASL PLAIN, which loopback allows.
-    lines.push(`  curl --login-options AUTH=PLAIN pop3://alice:wonderland@${pop3.address}/     (list alice's messages)`);
-    lines.push(`  curl --login-options AUTH=PLAIN pop3://alice:wonderland@${pop3.address}/1    (read message 1)`);
-    lines.push(`  curl pop3://bob:builder@${pop3.address}/     (bob logs in with CRAM-MD5)`);
+    // curl prefers APOP, then CRAM-MD5, when offered, and those cannot work for hashed
+    // passwords: with either on, alice asks for SASL PLAIN, which loopback allows.
+    const plain = switches.cramMd5 || switches.apop ? '--login-options AUTH=PLAIN ' : '';
+    lines.push(`  curl ${plain}pop3://alice:wonderland@${pop3.address}/     (list alice's messages)`);
+    lines.push(`  curl ${plain}pop3://alice:wonderland@${pop3.address}/1    (read message 1)`);
+    const how = switches.apop ? 'APOP' : switches.cramMd5 ? 'CRAM-MD5' : 'PLAIN';
+    lines.push(`  curl pop3://bob:builder@${pop3.address}/     (bob logs in with ${how})`);
+    if (!switches.cramMd5) lines.push('  MAILDIRD_CRAM_MD5=true npm start    (offer CRAM-MD5 to bob, whose password is stored {PLAIN})');
   }
   if (pop3s !== undefined) {
     const port = pop3s.address.slice(pop3s.address.lastIndexOf(':') + 1);

@@ -73,6 +73,7 @@ const pop3: Frontend = {
       hostname: config.hostname,
       greeting: config.greeting.pop3,
       apop: config.apop,
+      cramMd5: config.cramMd5,
       allowPlaintextAuth: config.allowPlaintextAuth,
       limits: {
         maxLineLength: config.limits.pop3LineLength,
@@ -139,6 +140,7 @@ const smtp: Frontend = {
           implicitTls: name === 'smtps',
           lmtp: name === 'lmtp',
           requireAuth: name === 'submission' || name === 'smtps',
+          cramMd5: config.cramMd5,
           authOffered: name === 'lmtp' ? 'never' : config.allowPlaintextAuth ? 'always' : 'tls-or-loopback',
           limits: {
             maxMessageBytes: config.limits.maxMessageBytes,

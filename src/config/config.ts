@@ -91,6 +91,8 @@ export interface Config {
   readonly allowPlaintextAuth: boolean;
   /** Offer APOP to users with `{PLAIN}` passwords. */
   readonly apop: boolean;
+  /** Offer SASL CRAM-MD5 (POP3 and SMTP) to users with `{PLAIN}` passwords. */
+  readonly cramMd5: boolean;
   readonly limits: Limits;
   /** Greeting texts: POP3 `+OK <text>`, SMTP `220 <hostname> ESMTP <text>`. */
   readonly greeting: { readonly pop3: string; readonly smtp: string };

@@ -226,6 +226,12 @@ export const KEYS = [
     doc: 'Offer POP3 APOP (RFC 1939 section 7, MD5 of a shared secret) to users whose password is stored `{PLAIN}`.',
   },
   {
+    key: 'cramMd5',
+    value: { type: 'boolean' },
+    default: false,
+    doc: 'Offer SASL CRAM-MD5 (RFC 2195) in POP3 AUTH and SMTP AUTH to users whose password is stored `{PLAIN}`. Off: clients that prefer it (curl) would fail for hashed passwords.',
+  },
+  {
     key: 'limits.pop3LineLength',
     value: { type: 'integer', min: 255, max: 65536 },
     default: 255,

@@ -63,6 +63,8 @@ export interface Pop3SessionConfig {
   readonly implementation: string;
   /** Offer APOP (timestamp in the greeting) when some user has a PLAIN password. */
   readonly isApopEnabled: boolean;
+  /** Offer SASL CRAM-MD5 (RFC 2195) when some user has a PLAIN password. */
+  readonly isCramMd5Enabled: boolean;
   /** Accept plaintext passwords on unencrypted non-loopback connections (Dovecot's disable_plaintext_auth = no). */
   readonly allowPlaintextAuth: boolean;
   /**

@@ -53,6 +53,12 @@ export interface Pop3ServerOptions {
   readonly implementation?: string | undefined;
   /** Offer APOP (RFC 1939 section 7) to users with PLAIN passwords; default false. */
   readonly apop?: boolean | undefined;
+  /**
+   * Offer SASL CRAM-MD5 (RFC 2195) to users with PLAIN passwords; default
+   * false (clients that prefer it, curl among them, then fail for hashed
+   * passwords). The config's `cramMd5` key, shared with SMTP.
+   */
+  readonly cramMd5?: boolean | undefined;
   /** Accept plaintext passwords on unencrypted non-loopback connections; default false. */
   readonly allowPlaintextAuth?: boolean | undefined;
   /** Count loopback clients as secure for plaintext passwords; default true. */
@@ -70,7 +76,7 @@ export interface Pop3ServerOptions {
    * one built from loginDelaySeconds. Its `seconds` wins over loginDelaySeconds.
    */
   readonly loginDelay?: LoginDelay | undefined;
-  /** SASL mechanisms to offer (RFC 5034), subject to what each connection allows; default PLAIN, LOGIN, CRAM-MD5. */
+  /** SASL mechanisms to offer (RFC 5034), subject to what each connection allows and `cramMd5`; default PLAIN, LOGIN, CRAM-MD5. */
   readonly saslMechanisms?: readonly string[] | undefined;
   /** Test hooks: timers (idle, line, drain, close, handshake) and the clock (LOGIN-DELAY, durations). */
   readonly timers?: Timers | undefined;
@@ -218,6 +224,7 @@ function resolveConfig(options: Pop3ServerOptions, isTlsConfigured: boolean): Po
     greeting,
     implementation: options.implementation ?? 'maildird',
     isApopEnabled: options.apop ?? false,
+    isCramMd5Enabled: options.cramMd5 ?? false,
     allowPlaintextAuth: options.allowPlaintextAuth ?? false,
     isLoopbackSecure: options.isLoopbackSecure ?? true,
     isTraceEnabled: options.trace ?? true,

@@ -127,6 +127,12 @@ export interface SmtpServerOptions {
    * never cross a network unencrypted), 'always', or 'never'.
    */
   readonly authOffered?: AuthOffered | undefined;
+  /**
+   * Offer AUTH CRAM-MD5 (RFC 2195) while some user has a PLAIN password;
+   * default false (clients that prefer it, curl among them, then fail for
+   * hashed passwords). The config's `cramMd5` key, shared with POP3.
+   */
+  readonly cramMd5?: boolean | undefined;
   /** Our name in the greeting, EHLO and Received headers. */
   readonly hostname?: string | undefined;
   /** Text after `220 <hostname> ESMTP`. */
@@ -377,9 +383,9 @@ export class SmtpServer extends EventEmitter<SmtpServerEvents> {
     session.disabledCommands = this.#isAuthOffered(session) ? [...this.#serverDisabled] : [...this.#serverDisabled, 'AUTH'];
   }
 
-  /** CRAM-MD5 only while some user has a PLAIN secret (the users file may have been reloaded). */
+  /** CRAM-MD5 only when turned on and while some user has a PLAIN secret (the users file may have been reloaded). */
   #authMethods(): string[] {
-    return this.#options.users.hasSharedSecrets() ? ['PLAIN', 'LOGIN', 'CRAM-MD5'] : ['PLAIN', 'LOGIN'];
+    return this.#options.cramMd5 === true && this.#options.users.hasSharedSecrets() ? ['PLAIN', 'LOGIN', 'CRAM-MD5'] : ['PLAIN', 'LOGIN'];
   }
 
   #onConnect(session: SMTPServerSession, cb: (err?: Error | null) => void): void {

@@ -62,8 +62,13 @@ t.test('login hints name only the listeners that are up', async (t) => {
     { name: 'pop3', address: '127.0.0.1:1110' },
     { name: 'pop3s', address: '127.0.0.1:1995' },
   ]).join('\n');
-  t.match(pop3, 'curl --login-options AUTH=PLAIN pop3://alice:wonderland@127.0.0.1:1110/');
-  t.match(pop3, 'curl pop3://bob:builder@127.0.0.1:1110/');
+  t.match(pop3, 'curl pop3://alice:wonderland@127.0.0.1:1110/ ', 'no CRAM-MD5 by default: curl needs no options');
+  t.match(pop3, 'curl pop3://bob:builder@127.0.0.1:1110/     (bob logs in with PLAIN)');
+  t.match(pop3, 'MAILDIRD_CRAM_MD5=true npm start');
   t.match(pop3, 'pop3s://bob:builder@localhost:1995/');
   t.notMatch(pop3, /swaks/);
+  const cram = exampleLoginLines([{ name: 'pop3', address: '127.0.0.1:1110' }], { cramMd5: true, apop: false }).join('\n');
+  t.match(cram, 'curl --login-options AUTH=PLAIN pop3://alice:wonderland@127.0.0.1:1110/', 'with CRAM-MD5 on, hashed passwords ask for PLAIN');
+  t.match(cram, '(bob logs in with CRAM-MD5)');
+  t.notMatch(cram, /MAILDIRD_CRAM_MD5/);
 });

@@ -36,7 +36,7 @@ export interface SmtpInterop {
   readonly users: UserDatabase;
 }
 
-/** alice/secret and bob/secret (PLAIN, so CRAM-MD5 works), local domain example.org. */
+/** alice/secret and bob/secret (PLAIN, so CRAM-MD5 works when `cramMd5` is on), local domain example.org. */
 export async function startSmtpInterop(t: Test, extra: Partial<SmtpServerOptions> = {}): Promise<SmtpInterop> {
   const servers: SmtpServer[] = [];
   let pop3: ReturnType<typeof createPop3Server> | undefined;

@@ -16,7 +16,7 @@ import { SmtpTestClient, type ConnectOptions } from './smtp-client.js';
 
 export const DOMAIN = 'example.org';
 
-/** alice and bob (bob with a PLAIN password, so CRAM-MD5 is offered). */
+/** alice and bob with PLAIN passwords (so CRAM-MD5 is offered when turned on: `cramMd5`). */
 export function testUsers(): UserDatabase {
   return UserDatabase.fromEntries(
     [

@@ -84,3 +84,26 @@ t.test('curl with an LF file holding a "." line sends <LF>.<LF> unescaped: refus
   t.match(result.stderr, /^< 550 5\.6\.0 A line holding only "\." next to a bare <LF>/m);
   t.same(await delivered(server.root, 'alice'), []);
 });
+
+t.test('curl AUTH with a hashed password: works with CRAM-MD5 off (the default); with it on, curl picks it and fails', { skip }, async (t) => {
+  const { UserDatabase } = await import('../../src/auth/user-db.js');
+  const users = () =>
+    UserDatabase.fromEntries(
+      [
+        { name: 'alice', password: '{PLAIN}secret' }, // a PLAIN secret exists, so CRAM-MD5 could be offered
+        { name: 'dave', password: '{SSHA256}3ER55iWkPyBNgatYcyxIKgfjY+0BBPjedCeeyPEp+nRzdNDE' }, // "secret", hashed
+      ],
+      { localDomains: ['example.org'] },
+    );
+  const file = join(MESSAGES, 'lf-plain.eml');
+  const send = (port: number) =>
+    curl(`smtps://localhost:${port}/client.example`, file, '--crlf', '--user', 'dave:secret', '--cacert', CA_FILE, '--mail-rcpt', 'alice@example.org', '--verbose');
+  const off = await startSmtpInterop(t, { users: users() });
+  const ok = await send(off.ports.smtps);
+  t.equal(ok.code, 0, ok.stderr);
+  t.notMatch(ok.stderr, /CRAM-MD5/, 'not offered, not tried');
+  const on = await startSmtpInterop(t, { users: users(), cramMd5: true });
+  const fails = await send(on.ports.smtps);
+  t.not(fails.code, 0, 'curl takes CRAM-MD5 when offered; a hashed password cannot answer it');
+  t.match(fails.stderr, /AUTH CRAM-MD5/);
+});

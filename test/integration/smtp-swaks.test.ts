@@ -87,8 +87,8 @@ t.test('swaks: each fixture arrives byte-correct, and poplib reads back what was
   t.same(bodies, sent.map((b) => b.toString('latin1')).sort(), 'poplib gets exactly what swaks sent, plus our two headers');
 });
 
-t.test('swaks: STARTTLS + AUTH on submission, SMTPS with LOGIN and CRAM-MD5, wrong password refused', { skip }, async (t) => {
-  const server = await startSmtpInterop(t);
+t.test('swaks: STARTTLS + AUTH on submission, SMTPS with LOGIN and CRAM-MD5 (turned on), wrong password refused', { skip }, async (t) => {
+  const server = await startSmtpInterop(t, { cramMd5: true });
   const tls = ['--tls-verify', '--tls-ca-path', CA_FILE, '--tls-sni', 'localhost'];
   const noAuth = await swaks(server.ports.submission, '--to', 'bob@example.org');
   t.not(noAuth.code, 0);

@@ -11,6 +11,7 @@ const config: Pop3SessionConfig = {
   greeting: 'g',
   implementation: 'maildird',
   isApopEnabled: false,
+  isCramMd5Enabled: true,
   allowPlaintextAuth: false,
   isLoopbackSecure: true,
   isTraceEnabled: true,

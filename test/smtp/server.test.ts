@@ -56,7 +56,7 @@ t.test('greeting, EHLO extensions, a message lands in new/ with trace headers', 
   }
   t.notOk(extensions.includes('STARTTLS'), 'no STARTTLS without a certificate');
   t.notOk(extensions.includes('DSN'));
-  t.ok(extensions.includes('AUTH PLAIN LOGIN CRAM-MD5'), 'AUTH on loopback; CRAM-MD5 because users have PLAIN secrets');
+  t.ok(extensions.includes('AUTH PLAIN LOGIN'), 'AUTH on loopback; no CRAM-MD5 unless turned on, though users have PLAIN secrets');
   t.equal(codeOf(await c.command('MAIL FROM:<sender@remote.example>')), '250 2.1.0');
   t.equal(codeOf(await c.command('RCPT TO:<alice@example.org>')), '250 2.1.5');
   t.equal((await c.command('DATA')).code, 354);
@@ -181,7 +181,7 @@ t.test('STARTTLS with the test pair; command injection after STARTTLS is discard
   const after = await c.ehlo('client.example');
   t.match(after.reply.lines[0], /^mx\.example\.org/, 'the first reply in TLS is the EHLO reply: nothing injected ran');
   t.notOk(after.extensions.includes('STARTTLS'));
-  t.ok(after.extensions.includes('AUTH PLAIN LOGIN CRAM-MD5'), 'AUTH offered once encrypted');
+  t.ok(after.extensions.includes('AUTH PLAIN LOGIN'), 'AUTH offered once encrypted');
   t.equal(codeOf(await c.command(`AUTH PLAIN ${b64('\0alice\0alice-secret')}`)), '235 2.7.0');
   t.same(
     await sendMessage(c, 'alice@example.org', ['bob@example.org'], 'Subject: tls\r\n\r\nsecret\r\n.\r\n'),
@@ -200,9 +200,9 @@ t.test('STARTTLS with the test pair; command injection after STARTTLS is discard
 t.test('AUTH: PLAIN, LOGIN and CRAM-MD5 through the user database; failures get 535 5.7.8', async (t) => {
   const { lines, logger } = logCapture();
   // Failures are free here; the slowdown has its own test below.
-  const h = await startSmtp(t, { logger, throttle: new LoginThrottle({ freeFailures: 100 }) });
+  const h = await startSmtp(t, { logger, throttle: new LoginThrottle({ freeFailures: 100 }), cramMd5: true });
   const c = await h.connect();
-  await c.ehlo();
+  t.ok((await c.ehlo()).extensions.includes('AUTH PLAIN LOGIN CRAM-MD5'), 'CRAM-MD5 turned on: offered, since users have PLAIN secrets');
   t.equal(codeOf(await c.command(`AUTH PLAIN ${b64('\0alice\0wrong-password')}`)), '535 5.7.8');
   t.equal(codeOf(await c.command(`AUTH PLAIN ${b64('\0nobody\0alice-secret')}`)), '535 5.7.8', 'unknown user: same answer');
   t.equal(codeOf(await c.command(`AUTH PLAIN ${b64('bob\0alice\0alice-secret')}`)), '535 5.7.8', 'no proxy authorization');
@@ -234,11 +234,21 @@ t.test('AUTH: PLAIN, LOGIN and CRAM-MD5 through the user database; failures get 
   t.ok(lines.some((l) => l['msg'] === 'login' && l['user'] === 'alice'), 'logins at info');
 });
 
-t.test('no PLAIN secrets, no CRAM-MD5; hashed passwords still work for PLAIN', async (t) => {
+t.test('CRAM-MD5 off by default: not in EHLO, AUTH CRAM-MD5 refused, though bob has a PLAIN secret', async (t) => {
+  const h = await startSmtp(t);
+  const c = await h.connect();
+  const { extensions } = await c.ehlo();
+  t.same(extensions.filter((e) => e.startsWith('AUTH')), ['AUTH PLAIN LOGIN']);
+  t.equal(codeOf(await c.command('AUTH CRAM-MD5')), '504 5.5.4');
+  t.equal(codeOf(await c.command(`AUTH PLAIN ${b64('\0bob\0bob-secret')}`)), '235 2.7.0');
+  await c.quit();
+});
+
+t.test('CRAM-MD5 turned on but no PLAIN secrets: not offered; hashed passwords still work for PLAIN', async (t) => {
   const users = UserDatabase.fromEntries([{ name: 'alice', password: '{SHA256}K7gNU3sdo+OL0wNhqoVWhr3g6s1xYv72ol/pe/Unols=' }], {
     localDomains: ['example.org'],
   });
-  const h = await startSmtp(t, { users });
+  const h = await startSmtp(t, { users, cramMd5: true });
   const c = await h.connect();
   const { extensions } = await c.ehlo();
   t.ok(extensions.includes('AUTH PLAIN LOGIN'));
@@ -298,7 +308,7 @@ t.test('SMTPS (implicit TLS): TLS from the first byte, AUTH required', async (t)
   t.equal(c.greeting?.code, 220);
   const { extensions } = await c.ehlo();
   t.notOk(extensions.includes('STARTTLS'));
-  t.ok(extensions.includes('AUTH PLAIN LOGIN CRAM-MD5'));
+  t.ok(extensions.includes('AUTH PLAIN LOGIN'));
   t.equal(codeOf(await c.command('MAIL FROM:<a@example.org>')), '530 5.7.0');
   t.equal(codeOf(await c.command(`AUTH PLAIN ${b64('\0bob\0bob-secret')}`)), '235 2.7.0');
   t.equal(codeOf(await c.command('MAIL FROM:<bob@example.org>')), '250 2.1.0');

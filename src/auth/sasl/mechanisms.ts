@@ -18,6 +18,12 @@ export interface OfferOptions {
   readonly allowPlaintext: boolean;
   /** Authenticator.hasSharedSecrets(): some user has a PLAIN password, so CRAM-MD5 can succeed. */
   readonly hasSharedSecrets: boolean;
+  /**
+   * The operator turned CRAM-MD5 on (the `cramMd5` key). Off by default:
+   * offered, it is what curl (and other clients that take the "strongest"
+   * mechanism) pick, and it fails for every user whose password is hashed.
+   */
+  readonly cramMd5: boolean;
 }
 
 /** Every mechanism maildird implements, in the order it offers them. */
@@ -26,11 +32,12 @@ export const SASL_MECHANISMS: readonly SaslMechanismName[] = ['PLAIN', 'LOGIN', 
 /**
  * The mechanisms to list in CAPA `SASL` / EHLO `AUTH`. PLAIN and LOGIN send
  * the password itself, so only over TLS or loopback unless allowPlaintext;
- * CRAM-MD5 never reveals it and is offered whenever someone could use it.
+ * CRAM-MD5 never reveals it and is offered, when turned on, whenever
+ * someone could use it.
  */
 export function saslMechanisms(options: OfferOptions): SaslMechanismName[] {
   const plaintext = options.secure || options.allowPlaintext;
-  return SASL_MECHANISMS.filter((name) => (name === 'CRAM-MD5' ? options.hasSharedSecrets : plaintext));
+  return SASL_MECHANISMS.filter((name) => (name === 'CRAM-MD5' ? options.cramMd5 && options.hasSharedSecrets : plaintext));
 }
 
 /** The mechanism a client named (case-insensitive, RFC 4422 section 3.1 names are upper case); undefined if unknown. */

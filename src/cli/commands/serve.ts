@@ -207,7 +207,7 @@ function summaryLines(config: Config, bound: readonly BoundListener[], claimed: 
     for (const listener of bound.filter((b) => b.name === name)) lines.push(`${name} ${listener.address}: listening`);
     if (!claimed.has(name)) lines.push(`${name} ${formatAddress(address)}: not built yet`);
   }
-  if (isExampleConfig(config.configFile)) lines.push(...exampleLoginLines(bound));
+  if (isExampleConfig(config.configFile)) lines.push(...exampleLoginLines(bound, { cramMd5: config.cramMd5, apop: config.apop }));
   lines.push('', 'Reload the users file and the certificate with SIGHUP.', 'Stop with Ctrl-C (SIGINT) or SIGTERM.');
   return lines;
 }

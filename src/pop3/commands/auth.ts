@@ -25,6 +25,7 @@ export function offeredMechanisms(facts: SessionFacts, config: Pop3SessionConfig
     secure: facts.isPlaintextAllowed,
     allowPlaintext: facts.isPlaintextAllowed,
     hasSharedSecrets: users.hasSharedSecrets(),
+    cramMd5: config.isCramMd5Enabled,
   });
   return config.saslMechanisms.flatMap((name) => {
     const mechanism = parseMechanismName(name);

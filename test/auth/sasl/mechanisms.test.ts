@@ -14,13 +14,15 @@ const b64 = (s: string) => Buffer.from(s).toString('base64');
 const dummyHash = '{SSHA256}3ER55iWkPyBNgatYcyxIKgfjY+0BBPjedCeeyPEp+nRzdNDE';
 
 t.test('what to offer', async (t) => {
-  const offer = (secure: boolean, allowPlaintext: boolean, hasSharedSecrets: boolean) =>
-    saslMechanisms({ secure, allowPlaintext, hasSharedSecrets });
+  const offer = (secure: boolean, allowPlaintext: boolean, hasSharedSecrets: boolean, cramMd5 = true) =>
+    saslMechanisms({ secure, allowPlaintext, hasSharedSecrets, cramMd5 });
   t.same(offer(true, false, true), ['PLAIN', 'LOGIN', 'CRAM-MD5']);
   t.same(offer(true, false, false), ['PLAIN', 'LOGIN']);
   t.same(offer(false, false, true), ['CRAM-MD5'], 'no plaintext passwords in the clear');
   t.same(offer(false, false, false), []);
   t.same(offer(false, true, false), ['PLAIN', 'LOGIN'], 'unless the operator allows them');
+  t.same(offer(true, false, true, false), ['PLAIN', 'LOGIN'], 'CRAM-MD5 only when the operator turned it on');
+  t.same(offer(false, false, true, false), []);
   t.same(SASL_MECHANISMS, ['PLAIN', 'LOGIN', 'CRAM-MD5']);
 });
 

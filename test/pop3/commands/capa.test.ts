@@ -14,7 +14,7 @@ t.test('CAPA in AUTHORIZATION lists exactly what is on', async (t) => {
     'TOP',
     'UIDL',
     'USER',
-    'SASL PLAIN LOGIN CRAM-MD5',
+    'SASL PLAIN LOGIN',
     'UTF8 USER',
     'RESP-CODES',
     'AUTH-RESP-CODE',
@@ -23,6 +23,17 @@ t.test('CAPA in AUTHORIZATION lists exactly what is on', async (t) => {
     'IMPLEMENTATION maildird',
   ]);
   await client.command('CAPA now', '-ERR This command takes no arguments');
+});
+
+t.test('CAPA: SASL CRAM-MD5 only with cramMd5 on (users with PLAIN passwords exist here)', async (t) => {
+  const off = await startPop3(t, { kind: 'memory' });
+  const plain = await off.connect();
+  t.ok((await capa(plain.client)).includes('SASL PLAIN LOGIN'), 'off by default');
+  await plain.client.command('AUTH CRAM-MD5', '-ERR Unsupported authentication mechanism');
+  const on = await startPop3(t, { kind: 'memory', server: { cramMd5: true } });
+  const cram = await on.connect();
+  t.ok((await capa(cram.client)).includes('SASL PLAIN LOGIN CRAM-MD5'), 'on when turned on');
+  await cram.client.command('AUTH CRAM-MD5', /^\+ /);
 });
 
 t.test('STLS is listed only with TLS configured, before encryption, in AUTHORIZATION', async (t) => {
