@@ -114,15 +114,24 @@ export class ObservedStore implements MailStore {
   }
 
   async deliver(request: DeliveryRequest): Promise<DeliveryOutcome[]> {
-    const started = this.#now();
-    const outcomes = await this.#store.deliver(request);
+    // The clock starts when the last octet of content has been read: a
+    // streamed DATA is consumed as the client sends it, and the client's
+    // pace is not the store's latency.
+    let contentEnd = this.#now();
+    const content = Buffer.isBuffer(request.content) ? request.content : this.#timed(request.content, (at) => (contentEnd = at));
+    const outcomes = await this.#store.deliver({ ...request, content });
     const proto = this.#proto;
     const ok = outcomes.filter((outcome) => outcome.ok).length;
     if (ok > 0) {
       this.#metrics.delivered.inc({ proto }, ok);
-      this.#metrics.deliveryDuration.observe({ proto }, (this.#now() - started) / 1000);
+      this.#metrics.deliveryDuration.observe({ proto }, Math.max(0, this.#now() - contentEnd) / 1000);
     }
     return outcomes;
+  }
+
+  async *#timed(source: AsyncIterable<Buffer | Uint8Array>, ended: (at: number) => void): AsyncIterable<Buffer | Uint8Array> {
+    for await (const chunk of source) yield chunk;
+    ended(this.#now());
   }
 
   purgeTrash(user: MailUser, olderThan: Date): Promise<TrashPurgeResult> {

@@ -34,7 +34,7 @@ export class ServerMetrics {
   readonly bytesIn: Counter;
   /** Octets sent to clients (replies and messages), by protocol, counted when a connection ends. */
   readonly bytesOut: Counter;
-  /** Time the store took to make a message durable for all its recipients. */
+  /** From the last octet of a message to its copies being durable for all recipients. */
   readonly deliveryDuration: Histogram;
   /** A maildrop refused because another session held its lock (`-ERR [IN-USE]`). */
   readonly lockContention: Counter;
@@ -94,7 +94,7 @@ export class ServerMetrics {
     });
     this.deliveryDuration = r.histogram({
       name: 'maildird_delivery_duration_seconds',
-      help: 'Time the store took to make a message durable for all its recipients (write, fsync, rename, folder fsync).',
+      help: 'Time from the last octet of a message to its copies being durable for all recipients (write, fsync, rename, folder fsync).',
       labelNames: ['proto'],
       buckets: DEFAULT_SECONDS_BUCKETS,
     });

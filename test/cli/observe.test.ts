@@ -8,6 +8,9 @@ import t from 'tap';
 import { LineClient } from '../helpers/pop3-client.js';
 import { ServeProcess, portOf } from '../helpers/cli-run.js';
 import { fetchFrom, parseMetrics } from '../helpers/http-client.js';
+import { ObservedStore } from '../../src/cli/observe.js';
+import { ServerMetrics } from '../../src/http/server-metrics.js';
+import { MemoryStore } from '../../src/storage/memory-store.js';
 
 const MSG = 'From: bob@example.org\nTo: alice@example.org\nSubject: first\n\nHello.\n';
 const NAME = '1700000000.M1P1.host';
@@ -192,4 +195,27 @@ t.test('counters move with real SMTP and POP3 traffic, by the exact amounts', as
   t.equal(after.get('maildird_commands_total{proto="smtp",command="QUIT",result="ok"}'), 3, 'unchanged by POP3');
 
   t.equal((await serve.stop()).code, 0);
+});
+
+t.test('ObservedStore: delivery latency counts from the last octet of content, not the client\'s pace', async (t) => {
+  let clock = 1_000_000;
+  const metrics = new ServerMetrics();
+  const store = new ObservedStore(new MemoryStore(), metrics, 'smtp', () => clock);
+  async function* slowClient(): AsyncGenerator<Buffer> {
+    clock += 10_000;
+    yield Buffer.from('Subject: slow\r\n\r\n');
+    clock += 10_000;
+    yield Buffer.from('one line a minute\r\n');
+    clock += 10_000;
+  }
+  const outcomes = await store.deliver({ recipients: [{ name: 'alice' }, { name: 'bob' }], content: slowClient() });
+  t.same(outcomes.map((o) => o.ok), [true, true]);
+  const text = parseMetrics(metrics.render());
+  t.equal(text.get('maildird_delivery_duration_seconds_count{proto="smtp"}'), 1, 'one observation per message');
+  t.equal(text.get('maildird_delivery_duration_seconds_sum{proto="smtp"}'), 0, 'the 30 s the client took are not the store\'s');
+  t.equal(text.get('maildird_messages_delivered_total{proto="smtp"}'), 2);
+
+  clock += 5;
+  await store.deliver({ recipients: [{ name: 'alice' }], content: Buffer.from('Subject: whole\r\n\r\nx\r\n') });
+  t.equal(parseMetrics(metrics.render()).get('maildird_delivery_duration_seconds_count{proto="smtp"}'), 2);
 });
