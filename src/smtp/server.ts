@@ -137,7 +137,7 @@ export interface SmtpServerOptions {
   readonly hostname?: string | undefined;
   /** Text after `220 <hostname> ESMTP`. */
   readonly banner?: string | undefined;
-  /** EHLO/HELO reply format: first %s our name, second the client's. */
+  /** EHLO/HELO reply format: first %s our name, second the client's name as we know it (reverse DNS or `[address]`). */
   readonly heloResponse?: string | undefined;
   readonly limits?: Partial<SmtpLimits> | undefined;
   readonly logger?: Logger | undefined;

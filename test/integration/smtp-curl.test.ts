@@ -11,16 +11,17 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { toStoredBuffer } from '../../src/storage/wire.js';
 import { delivered, splitTrace } from '../helpers/smtp-setup.js';
-import { CA_FILE, missingClient, run, startSmtpInterop } from '../helpers/smtp-interop.js';
+import { CA_FILE, missingClient, POPLIB_FETCH, run, startSmtpInterop } from '../helpers/smtp-interop.js';
 
 const skip = await missingClient('curl', ['--version']);
+const skipPoplib = skip !== false ? skip : await missingClient('python3', ['-c', 'import poplib']);
 const MESSAGES = fileURLToPath(new URL('../../fixtures/messages/', import.meta.url));
 
 function curl(url: string, file: string, ...extra: string[]) {
   return run('curl', ['--silent', '--show-error', '--mail-from', 'sender@remote.example', '--upload-file', file, ...extra, url]);
 }
 
-t.test('curl smtp://: CRLF and LF (--crlf) messages arrive byte-correct', { skip }, async (t) => {
+t.test('curl smtp://: CRLF and LF (--crlf) messages arrive byte-correct, and poplib reads back what was sent', { skip: skipPoplib }, async (t) => {
   const server = await startSmtpInterop(t);
   const url = `smtp://127.0.0.1:${server.ports.smtp}/client.example`;
   const crlf = join(MESSAGES, 'crlf-stored.eml');
@@ -35,6 +36,16 @@ t.test('curl smtp://: CRLF and LF (--crlf) messages arrive byte-correct', { skip
   const expected = [crlf, lf].map((f) => toStoredBuffer(readFileSync(f)).toString('latin1')).sort();
   t.same(rest, expected, 'dot lines survive curl stuffing and our unstuffing');
   t.match(splitTrace(stored[0] ?? Buffer.alloc(0)).received, /^Received: from client\.example \(\[127\.0\.0\.1\]\)\n\tby mx\.example\.org with ESMTP\n/);
+
+  // What curl sent: the CRLF file as it is, the LF file with CRLF line ends (--crlf).
+  const sent = [readFileSync(crlf), Buffer.from(readFileSync(lf).toString('latin1').replace(/\r?\n/g, '\r\n'), 'latin1')];
+  const fetched = await run('python3', ['-c', POPLIB_FETCH, String(server.ports.pop3), 'alice']);
+  t.equal(fetched.code, 0, fetched.stderr);
+  const wire = (JSON.parse(fetched.stdout.toString()) as string[]).map((hex) => Buffer.from(hex, 'hex').toString('latin1'));
+  t.equal(wire.length, 2);
+  for (const message of wire) t.match(message, /^Return-Path: <sender@remote\.example>\r\nReceived: from client\.example /);
+  const bodies = wire.map((m) => m.split('\r\n').slice(4).join('\r\n')).sort();
+  t.same(bodies, sent.map((b) => b.toString('latin1')).sort(), 'poplib gets exactly what curl sent, plus our two headers');
 });
 
 t.test('curl: STARTTLS (--ssl-reqd) with AUTH on submission, smtps://, recipients with one unknown', { skip }, async (t) => {

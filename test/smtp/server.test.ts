@@ -514,3 +514,39 @@ t.test('the same session on MemoryStore and on MaildirStore: the same messages t
   t.same(outcomes[0], outcomes[1], 'identical on both stores');
   t.match(outcomes[0]?.[1], /for <bob\+x@example\.org>; DATE\r\nSubject: both\r\n\r\nline\r\n\.dot\r\n\r\n$/);
 });
+
+t.test('AUTH with case-insensitive names (the users file setting): ALICE logs in as alice, over SMTP as over POP3', async (t) => {
+  const users = UserDatabase.fromEntries([{ name: 'alice', password: '{PLAIN}alice-secret' }], { localDomains: ['example.org'], caseInsensitive: true });
+  const { lines, logger } = logCapture();
+  const h = await startSmtp(t, { users, logger });
+  const c = await h.connect();
+  await c.ehlo();
+  t.equal((await c.command('AUTH LOGIN')).code, 334);
+  t.equal((await c.command(b64('ALICE@Example.ORG'))).code, 334);
+  t.equal(codeOf(await c.command(b64('alice-secret'))), '235 2.7.0');
+  await c.quit();
+  t.ok(lines.some((l) => l['msg'] === 'login' && l['user'] === 'alice'), 'the canonical name');
+});
+
+t.test('the info line of an accepted message names the TLS version and the authenticated user', async (t) => {
+  const { lines, logger } = logCapture();
+  const h = await startSmtp(t, { tls: tlsPair, implicitTls: true, requireAuth: true, logger });
+  const c = await h.connect({ tls: clientTls });
+  await c.ehlo();
+  t.equal(codeOf(await c.command(`AUTH PLAIN ${b64('\0bob\0bob-secret')}`)), '235 2.7.0');
+  await sendMessage(c, 'bob@example.org', ['alice@example.org'], 'Subject: x\r\n\r\ny\r\n.\r\n');
+  await c.quit();
+  const accepted = lines.filter((l) => l['msg'] === 'message accepted');
+  t.equal(accepted.length, 1);
+  t.match(accepted[0], { from: 'bob@example.org', rcpts: ['alice@example.org'], tls: /^TLSv1\.[23]$/, user: 'bob' });
+});
+
+t.test('reply texts: greeting banner and EHLO/HELO response are configurable', async (t) => {
+  const h = await startSmtp(t, { banner: 'private relay, be nice', heloResponse: '%s greets %s' });
+  const c = await h.connect();
+  t.equal(c.greeting?.raw, '220 mx.example.org ESMTP private relay, be nice\r\n');
+  // The second %s is the client as this server knows it (reverse DNS, or the address literal), not its HELO.
+  t.equal((await c.ehlo('client.example')).reply.lines[0], 'mx.example.org greets [127.0.0.1]');
+  t.equal((await c.command('HELO client.example')).raw, '250 mx.example.org greets [127.0.0.1]\r\n');
+  await c.quit();
+});

@@ -6,7 +6,8 @@
  *
  * `maildird config check FILE`: build the configuration from FILE (and the
  * MAILDIRD_* environment, as `serve` would), then check what `serve` checks
- * before it starts: the root is a writable folder, the users file parses,
+ * before it starts: the root is a writable folder, the users file (and the
+ * aliases file, when set) parses,
  * the certificate pair loads and matches. Nothing is started. Exit 0 with
  * `FILE: ok`, or the one-line error and its sysexits code (78 for an
  * invalid configuration, 66 for a missing file, 65 for a broken users file).
@@ -21,6 +22,7 @@ import { loadTlsFiles, secureContextFrom } from '../../protocol/tls.js';
 import { runContextOf } from '../context.js';
 import { writeOut } from '../io.js';
 import { requireFolder, requireReadableFile } from '../preflight.js';
+import { AliasesFile } from '../aliases-file.js';
 import { configOptions, flagValues, type ConfigArgs } from './config-options.js';
 
 /** What a secret value is printed as. */
@@ -104,6 +106,10 @@ async function checkConfig(config: Config): Promise<void> {
   await requireReadableFile(config.users, 'users');
   const users = await UserDatabase.load({ file: config.users, domains: config.domains, caseInsensitive: config.caseInsensitiveUsers });
   await users.close();
+  if (config.aliases !== undefined) {
+    await requireReadableFile(config.aliases, 'aliases');
+    await (await AliasesFile.load(config.aliases)).close(); // a broken file: ConfigError (78) naming the line
+  }
   const { cert, key } = config.tls;
   if (cert !== undefined && key !== undefined) {
     await requireReadableFile(cert, 'tls.cert');

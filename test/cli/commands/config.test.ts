@@ -80,6 +80,8 @@ t.test('check: ok, and one line with a sysexits code for each kind of problem', 
     { name: 'no root', config: { root: 'nope' }, code: 66, message: /^maildird: root .*nope: not found$/m },
     { name: 'broken users file', config: {}, passwd: 'alice:{PLAIN}x\nbad line without a password field\n', code: 65, message: /^maildird: users file .*line 2/ },
     { name: 'certificate and key do not match', config: { tls: { cert: TLS_CERT, key: OTHER_KEY } }, code: 78, message: /^maildird: invalid TLS certificate or key/ },
+    { name: 'missing aliases file', config: { aliases: 'aliases' }, code: 66, message: /^maildird: aliases .*aliases: not found$/m },
+    { name: 'broken aliases file', config: { aliases: 'maildird.json' }, code: 78, message: /^maildird: .*maildird\.json line 1: bad alias name/ },
     { name: 'pop3s without certificate', config: { listeners: { pop3s: 995 } }, code: 78, message: /^maildird: listeners\.pop3s is \*:995 but it needs tls\.cert/ },
   ];
   for (const c of cases) {
