@@ -52,6 +52,31 @@ t.test('never a relay: the classic relay-test address forms', async (t) => {
   for (const [address, expected] of forms) t.equal(outcome(p, address), expected, address);
 });
 
+t.test('never a relay: trailing and doubled dots (issue 6 abuse list)', async (t) => {
+  const p = policy();
+  // A trailing dot names the same domain (a root-anchored FQDN): never a way to reach a remote one.
+  const remote: string[] = [
+    'relay-test@remote.example.',
+    'relay-test@remote.example..',
+    'alice@example.org.remote.example.',
+    'carol@other.example..',
+    'dave@other.example.',
+    'alice@.example.org',
+    'alice@example..org',
+  ];
+  for (const address of remote) t.notMatch(outcome(p, address), /^(alice|carol|relay)/, `${address}: not delivered anywhere`);
+  for (const address of remote) t.match(outcome(p, address), /^5\d\d 5\.\d\.\d$/, `${address}: refused`);
+  const hidden: string[] = [
+    'alice%remote.example.@example.org',
+    'remote.example.!alice@example.org',
+    '"alice@remote.example."@example.org',
+    'alice@remote.example.@example.org',
+  ];
+  for (const address of hidden) t.equal(outcome(p, address), '550 5.1.1', `${address}: no local user of that name`);
+  t.equal(outcome(p, 'alice@example.org.'), 'alice', 'a local domain with its root dot is that local domain');
+  t.equal(outcome(p, 'carol@other.example.'), 'carol@other.example');
+});
+
 t.test('aliases: lists, nesting, full-address keys, loops, non-local targets never relay', async (t) => {
   const p = policy(
     [
