@@ -6,6 +6,7 @@
  *   fuzz.ts    100,000 POP3+SMTP fuzz sessions
  *   crash.ts   300 SIGKILLs of `maildird serve` under load, invariants checked
  *   load.ts    2,000 concurrent connections, slowloris, a per-IP flood
+ *   faults.ts  every errno at every step of a delivery and a QUIT
  *   timing.ts  login refusal times, unknown user vs wrong password
  *
  * Extra arguments go to every part (`npm run stress -- --seed 5`); one
@@ -16,7 +17,7 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const PARTS = ['fuzz', 'crash', 'load', 'timing'];
+const PARTS = ['fuzz', 'crash', 'load', 'faults', 'timing'];
 
 const args = process.argv.slice(2);
 const onlyAt = args.indexOf('--only');
