@@ -266,6 +266,24 @@ t.test('one delivery: write, file fsync < rename < fsync of new/ < outcome', asy
   );
 });
 
+t.test('a 10 KB message streamed in small chunks, with its prefix, is one write; a large one writes 64 KiB at a time', async (t) => {
+  const root = t.testdir({ alice: { cur: {}, new: {}, tmp: {} } });
+  const fs = new FsRecorder();
+  const d = deliverer({ fs });
+  const small = Buffer.from(`Subject: s\r\n\r\n${'a'.repeat(10_000)}\r\n`);
+  const prefix = () => 'Return-Path: <s@example.net>\n';
+  const [one] = await d.deliver({ recipients: [alice], content: chunked(small, 1460), prefix }, resolver(root, fs));
+  t.ok(one?.ok);
+  t.equal(fs.ops('write', join(root, 'alice', 'tmp')).length, 1, 'prefix and 7 chunks: one write');
+  const large = Buffer.from(`Subject: l\n\n${'b'.repeat(200_000)}\n`);
+  const before = fs.ops('write', join(root, 'alice', 'tmp')).length;
+  const [two] = await d.deliver({ recipients: [alice], content: chunked(large, 1460), prefix }, resolver(root, fs));
+  t.ok(two?.ok);
+  t.equal(fs.ops('write', join(root, 'alice', 'tmp')).length - before, 4, 'ceil(200 KB / 64 KiB) writes');
+  const stored = ls(join(root, 'alice', 'new')).map((n) => readFileSync(join(root, 'alice', 'new', n), 'latin1'));
+  t.same(stored.sort(), [`${prefix()}Subject: l\n\n${'b'.repeat(200_000)}\n`, `${prefix()}Subject: s\n\n${'a'.repeat(10_000)}\n`].sort(), 'the bytes, in order');
+});
+
 t.test('concurrent deliveries share directory fsyncs, and each is covered by one that started after its rename', async (t) => {
   const N = 200;
   const root = t.testdir({ alice: { cur: {}, new: {}, tmp: {} } });
@@ -389,7 +407,8 @@ t.test('injected failures at each step: the right kind, no file left in tmp/ or 
       const fs = new FsRecorder();
       fs.fail(c.rule);
       const d = deliverer({ fs });
-      const content = chunked(Buffer.from(`Subject: x\r\n\r\n${'y'.repeat(100)}\r\n`), 20);
+      // Over 128 KiB, so the content goes out in three writes (up to 64 KiB each are gathered).
+      const content = chunked(Buffer.from(`Subject: x\r\n\r\n${'y'.repeat(150_000)}\r\n`), 4096);
       const [outcome] = await d.deliver({ recipients: [alice], content }, resolver(root, fs));
       t.equal(outcome?.ok, false);
       t.equal(failure(outcome)?.kind, c.kind);
