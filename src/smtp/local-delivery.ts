@@ -7,7 +7,7 @@
  *
  *   0  EX_OK         every copy is durable
  *   64 EX_USAGE      no recipient given
- *   65 EX_DATAERR    the message itself is refused (too large, mail loop)
+ *   65 EX_DATAERR    the message itself is refused (too large, mail loop, the content filter)
  *   67 EX_NOUSER     a recipient is unknown (nothing is delivered then)
  *   73 EX_CANTCREAT  over quota, or the mailbox cannot be written (an operator must act)
  *   75 EX_TEMPFAIL   try again later (disk full, I/O error, quota when configured temporary)
@@ -22,11 +22,12 @@
 import { randomBytes } from 'node:crypto';
 import type { Authenticator } from '../auth/authenticator.js';
 import type { SmtpReplyError } from '../errors.js';
-import type { Logger } from '../log/logger.js';
+import { silentLogger, type Logger } from '../log/logger.js';
 import type { MailStore } from '../storage/store.js';
 import type { AliasTable } from './aliases.js';
 import { DataInspector } from './data-inspector.js';
 import { deliverToStore, summarise, type AcceptedRecipient } from './delivery.js';
+import { filterContent, type FilterSettings } from './filter.js';
 import type { TraceInfo } from './received.js';
 import { RecipientPolicy } from './recipient-policy.js';
 import { toSmtpReply } from './replies.js';
@@ -60,6 +61,8 @@ export interface LocalDeliveryOptions {
   readonly quotaIsTemporary?: boolean | undefined;
   readonly now?: (() => Date) | undefined;
   readonly logger?: Logger | undefined;
+  /** The pre-delivery filter (filter.ts), as for SMTP: reject exits 65, defer and failures 75. */
+  readonly filter?: FilterSettings | undefined;
 }
 
 export interface LocalDeliveryResult {
@@ -79,6 +82,7 @@ export function exitCodeFor(reply: SmtpReplyError): number {
     case '5.3.4':
     case '5.4.6':
     case '5.6.0':
+    case '5.7.1': // refused by the content filter
       return EX_DATAERR;
     default:
       return EX_CANTCREAT;
@@ -136,10 +140,14 @@ export async function deliverLocal(options: LocalDeliveryOptions): Promise<Local
   let failure: SmtpReplyError | undefined;
   let ids: ReadonlyMap<string, string> = none;
   try {
+    const filter = options.filter;
     const delivered = await deliverToStore({
       store: options.store,
       recipients,
-      content: content(),
+      content:
+        filter === undefined
+          ? content()
+          : await filterContent({ ...filter, logger: options.logger ?? silentLogger() }, content(), trace, options.recipients),
       trace,
       maxBytes: options.maxBytes,
       replyOptions: { quotaIsTemporary: options.quotaIsTemporary === true },

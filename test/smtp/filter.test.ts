@@ -7,7 +7,7 @@
  * hand (ManualTimers), never waited for.
  */
 import t, { type Test } from 'tap';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { codeOf, type SmtpTestClient } from '../helpers/smtp-client.js';
@@ -148,4 +148,34 @@ t.test('LMTP: one verdict for the message, one reply per recipient', async (t) =
   const replies = await c.replies(2);
   t.same(replies.map(codeOf), ['550 5.7.1', '550 5.7.1']);
   t.same(await delivered(h.root ?? '', 'alice'), []);
+});
+
+t.test('maildird deliver runs the same filter: accept adds headers (exit 0), reject exits 65, defer and failures 75', async (t) => {
+  const { runCli } = await import('../helpers/cli-run.js');
+  const dir = t.testdir({
+    'maildird.json': JSON.stringify({ domains: ['example.org'] }),
+    passwd: 'alice:{PLAIN}wonder\n',
+    mail: { alice: { cur: {}, new: {}, tmp: {} } },
+  });
+  const newMail = () => readdirSync(join(dir, 'mail', 'alice', 'new'));
+  const run = (command: string) =>
+    runCli(['deliver', '-f', 'bob@example.net', '-a', 'alice@example.org'], {
+      cwd: dir,
+      env: { MAILDIRD_FILTER_COMMAND: command },
+      input: MESSAGE,
+    });
+
+  let result = await run("cat >/dev/null; echo 'Spam'; exit 77");
+  t.equal(result.code, 65, 'rejected: the MTA bounces it');
+  t.match(result.stderr, /5\.7\.1 Spam/);
+  t.same(newMail(), []);
+  for (const command of ["cat >/dev/null; echo 'later'; exit 75", 'cat >/dev/null; exit 3', '/nonexistent/filter']) {
+    result = await run(command);
+    t.equal(result.code, 75, `${command}: deferred, the MTA keeps it`);
+    t.same(newMail(), []);
+  }
+  result = await run("cat >/dev/null; echo 'X-Checked: yes'");
+  t.equal(result.code, 0, result.stderr);
+  const [name] = newMail();
+  t.match(readFileSync(join(dir, 'mail', 'alice', 'new', name ?? ''), 'latin1'), /\nX-Checked: yes\nFrom: bob@example\.net\n/);
 });

@@ -97,6 +97,10 @@ async function deliver(argv: DeliverArgs, sender: string | undefined, recipients
         aliases,
         hostname: config.hostname,
         maxBytes: config.limits.maxMessageBytes,
+        filter:
+          config.filter.command === undefined
+            ? undefined
+            : { command: config.filter.command, timeoutMs: config.filter.timeoutSeconds * 1000, env: io.env },
       });
       code = result.exitCode;
       message = result.message;
