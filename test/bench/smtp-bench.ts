@@ -14,6 +14,12 @@
  *     message (its queue file in cleanup, the Maildir file in virtual) and
  *     none of new/; maildird makes one per file plus the shared fsyncs of
  *     new/ (group-commit.ts).
+ *   - maildird (2 workers): the same with `workers: 2` (node:cluster
+ *     processes sharing the listeners), when the build has that config key;
+ *     skipped with a message otherwise. A message counts by smtp-source's
+ *     250s and the files in new/ (each worker has its own /metrics
+ *     counters, so fsyncs per message are given only when /metrics saw them
+ *     all).
  *   - smtp-sink: Postfix's null server, the load client's own ceiling.
  *
  * The load client for all three is Postfix's smtp-source (`-c -d -l 10240
@@ -206,9 +212,20 @@ function row(server: string, round: number, messages: number, delivered: number,
   };
 }
 
-/** `maildird serve` on a temporary tree: SMTP and HTTP (for /metrics) on loopback. */
-async function startMaildird(work: string): Promise<Server> {
-  const dir = join(work, 'maildird');
+/** Whether the built maildird has the `workers` config key (node:cluster workers). */
+async function hasWorkersKey(): Promise<boolean> {
+  try {
+    const schema = (await import(join(repo, 'dist', 'config', 'schema.js'))) as { KEYS?: readonly { key: string }[] };
+    return (schema.KEYS ?? []).some((spec) => spec.key === 'workers');
+  } catch {
+    return false;
+  }
+}
+
+/** `maildird serve` on a temporary tree: SMTP and HTTP (for /metrics) on loopback; `workers` > 1: that many cluster workers. */
+async function startMaildird(work: string, workers = 1): Promise<Server> {
+  const name = workers > 1 ? `maildird (${workers} workers)` : 'maildird';
+  const dir = join(work, workers > 1 ? `maildird-${workers}w` : 'maildird');
   const root = join(dir, 'mail');
   await mkdir(root, { recursive: true });
   await writeFile(join(dir, 'passwd'), 'bench:{PLAIN}bench\n', { mode: 0o600 });
@@ -219,6 +236,7 @@ async function startMaildird(work: string): Promise<Server> {
     hostname: 'mx.bench',
     logLevel: 'warn',
     listeners: { smtp: '127.0.0.1:0', http: '127.0.0.1:0' },
+    ...(workers > 1 ? { workers } : {}),
   };
   await writeFile(join(dir, 'maildird.json'), JSON.stringify(config, null, 2));
   const child = startProcess(process.execPath, [bin, 'serve', '--config', join(dir, 'maildird.json')], ['ignore', 'pipe', 'pipe']);
@@ -246,9 +264,9 @@ async function startMaildird(work: string): Promise<Server> {
   };
 
   const warm = await smtpSource(smtpPort, WARMUP);
-  if (!warm.ok) throw new Error(`warm-up against maildird failed: ${warm.output}\n${Buffer.concat(err).toString('utf8')}`);
+  if (!warm.ok) throw new Error(`warm-up against ${name} failed: ${warm.output}\n${Buffer.concat(err).toString('utf8')}`);
   return {
-    name: 'maildird',
+    name,
     async run(round) {
       const before = await metrics();
       const files0 = await countFiles(newDir);
@@ -257,10 +275,14 @@ async function startMaildird(work: string): Promise<Server> {
       const cpu = treeCpuSeconds(child.pid ?? 0) - cpu0;
       const after = await metrics();
       const files = (await countFiles(newDir)) - files0;
-      if (!load.ok) throw new Error(`smtp-source against maildird failed: ${load.output}\n${Buffer.concat(err).toString('utf8').slice(-2000)}`);
-      const delivered = after.delivered - before.delivered;
-      if (delivered !== MESSAGES || files !== MESSAGES) throw new Error(`maildird: ${delivered} acknowledged, ${files} files in new/, of ${MESSAGES}`);
-      return row('maildird', round, MESSAGES, delivered, load, cpu, { fsyncsPerMessage: (after.fsyncs - before.fsyncs) / delivered });
+      if (!load.ok) throw new Error(`smtp-source against ${name} failed: ${load.output}\n${Buffer.concat(err).toString('utf8').slice(-2000)}`);
+      const counted = after.delivered - before.delivered;
+      // smtp-source exits 0 only when every message got its 250; the files must all be there.
+      if (files !== MESSAGES || (workers === 1 && counted !== MESSAGES)) {
+        throw new Error(`${name}: ${counted} counted by /metrics, ${files} files in new/, of ${MESSAGES}`);
+      }
+      const fsyncs = counted === MESSAGES ? { fsyncsPerMessage: (after.fsyncs - before.fsyncs) / counted } : {};
+      return row(name, round, MESSAGES, files, load, cpu, fsyncs);
     },
     stop: () => stopProcess(child, 15_000),
   };
@@ -397,6 +419,13 @@ try {
   servers.push(sink);
   const maildird = await startMaildird(work);
   servers.push(maildird);
+  let maildird2: Server | undefined;
+  if (await hasWorkersKey()) {
+    maildird2 = await startMaildird(work, 2);
+    servers.push(maildird2);
+  } else {
+    console.log('maildird (2 workers) skipped: this build has no `workers` config key yet');
+  }
   let postfix: Server | undefined;
   if (postfixSkip === undefined) {
     const started = await startPostfix(work);
@@ -409,7 +438,7 @@ try {
   const report = (r: Row) =>
     console.log(`  ${r.server} round ${r.round}: ${fmt(r.perSecond)} msg/s (${r.delivered} in ${fmt(r.seconds)} s)${r.note ? `; ${r.note}` : ''}`);
   for (let round = 1; round <= ROUNDS; round++) {
-    for (const server of round % 2 === 1 ? [sink, maildird, postfix] : [sink, postfix, maildird]) {
+    for (const server of round % 2 === 1 ? [sink, maildird, maildird2, postfix] : [sink, postfix, maildird2, maildird]) {
       if (server === undefined) continue;
       const r = await server.run(round);
       rows.push(r);
@@ -446,8 +475,10 @@ const names = [...new Set(rows.map((r) => r.server))];
 const summaries = names.map(summary).filter((s) => s !== undefined);
 const sinkSummary = summaries.find((s) => s.server.startsWith('smtp-sink'));
 const maildirdSummary = summaries.find((s) => s.server === 'maildird');
+const workersSummary = summaries.find((s) => s.server.startsWith('maildird ('));
 const postfixSummary = summaries.find((s) => s.server.startsWith('Postfix'));
 const ratio = maildirdSummary && postfixSummary ? maildirdSummary.perSecond / postfixSummary.perSecond : undefined;
+const workersRatio = workersSummary && postfixSummary ? workersSummary.perSecond / postfixSummary.perSecond : undefined;
 const HARAKA_FSYNC = 1_360;
 
 console.log('');
@@ -466,6 +497,7 @@ console.log(
 );
 console.log('');
 if (ratio !== undefined) console.log(`maildird / Postfix: ${ratio.toFixed(2)}x (target >= 2x)`);
+if (workersRatio !== undefined && workersSummary) console.log(`${workersSummary.server} / Postfix: ${workersRatio.toFixed(2)}x`);
 if (maildirdSummary) {
   console.log(`maildird vs Haraka-with-fsync reference (${HARAKA_FSYNC} msg/s, PEERS.md): ${(maildirdSummary.perSecond / HARAKA_FSYNC).toFixed(2)}x`);
   console.log(`maildird / one-at-a-time rate (${fmt(oneAtATime)} msg/s): ${(maildirdSummary.perSecond / oneAtATime).toFixed(2)}x`);
@@ -486,6 +518,7 @@ const results = {
   summaries,
   rows,
   maildirdOverPostfix: ratio,
+  maildirdWorkersOverPostfix: workersRatio,
   harakaWithFsyncReference: HARAKA_FSYNC,
   postfix: postfixSettings ?? { skipped: postfixSkip },
   environment: { ...environment, loadavgAfter: loadavg(), pressureAfter: await pressure() },
