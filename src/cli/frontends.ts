@@ -11,6 +11,8 @@ import type { Config, ListenAddress, ListenerName } from '../config/config.js';
 import type { Logger } from '../log/logger.js';
 import type { TlsContextHolder } from '../protocol/tls.js';
 import type { MailStore } from '../storage/store.js';
+import type { LoginThrottle } from '../auth/throttle.js';
+import type { ConnectionGate } from '../protocol/connection-gate.js';
 import type { AliasTable } from '../smtp/aliases.js';
 import { ConfigError } from '../errors.js';
 import { clientEndpoints } from '../http/client-settings.js';
@@ -37,6 +39,10 @@ export interface FrontendContext {
   readonly bound: readonly BoundListener[];
   /** The /healthz checks (store writable, listeners up). */
   readonly health: () => Promise<HealthReport>;
+  /** Where a protocol server counts its connection limits (cluster workers ask the primary); undefined: its own count. */
+  readonly connectionGate?: ((server: string) => ConnectionGate | undefined) | undefined;
+  /** One failed-login throttle for every front-end (cluster workers share theirs); undefined: each server its own. */
+  readonly throttle?: LoginThrottle | undefined;
 }
 
 export interface BoundListener {
@@ -64,12 +70,14 @@ export interface Frontend {
 const pop3: Frontend = {
   name: 'pop3',
   listeners: ['pop3', 'pop3s'],
-  async start({ config, store, users, tls, logger, listeners, metrics }) {
+  async start({ config, store, users, tls, logger, listeners, metrics, connectionGate, throttle }) {
     const server = createPop3Server({
       store: new ObservedStore(store, metrics, 'pop3'),
       users,
       tls,
       logger,
+      connectionGate: connectionGate?.('pop3'),
+      throttle,
       hostname: config.hostname,
       greeting: config.greeting.pop3,
       apop: config.apop,
@@ -113,7 +121,7 @@ const pop3: Frontend = {
 const smtp: Frontend = {
   name: 'smtp',
   listeners: ['smtp', 'submission', 'smtps', 'lmtp'],
-  async start({ config, store, users, aliases, tls, logger, listeners, metrics }) {
+  async start({ config, store, users, aliases, tls, logger, listeners, metrics, throttle, connectionGate }) {
     const servers: SmtpServer[] = [];
     const unobserve: (() => void)[] = [];
     const closeAll = async () => {
@@ -128,6 +136,8 @@ const smtp: Frontend = {
           users,
           tls,
           logger,
+          throttle,
+          connectionGate: connectionGate?.(name),
           localDomains: config.domains,
           aliases,
           hostname: config.hostname,

@@ -94,6 +94,8 @@ export interface Config {
   /** Offer SASL CRAM-MD5 (POP3 and SMTP) to users with `{PLAIN}` passwords. */
   readonly cramMd5: boolean;
   readonly limits: Limits;
+  /** Processes serving the listeners: 1 is one process; N > 1 a node:cluster primary and N workers (src/cli/cluster). */
+  readonly workers: number;
   /** Greeting texts: POP3 `+OK <text>`, SMTP `220 <hostname> ESMTP <text>`. */
   readonly greeting: { readonly pop3: string; readonly smtp: string };
   /** Trash messages older than this many days are purged by the trash sweeper; 0 keeps them forever. */

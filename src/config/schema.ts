@@ -293,6 +293,13 @@ export const KEYS = [
     doc: 'On SIGTERM/SIGINT, how long sessions may finish their current command before they are closed.',
   },
   {
+    key: 'workers',
+    flag: 'workers',
+    value: { type: 'integer', min: 1, max: 64 },
+    default: 1,
+    doc: 'Processes serving the listeners (node:cluster). 1: one process, as without the key. N > 1: a primary forks N workers that share the POP3 and SMTP listeners; it runs HTTP itself, keeps the connection limits and the failed-login slowdown for all of them, sums /metrics over them, passes SIGHUP on, and replaces a worker that dies.',
+  },
+  {
     key: 'greeting.pop3',
     value: { type: 'text', forbidden: '<>' },
     default: 'maildird POP3 server ready',

@@ -8,6 +8,7 @@
  * `pop3` share one POP3 server, so POP3 series say `pop3`; SMTP series say
  * `smtp`, `submission`, `smtps` or `lmtp`; HTTP says `http`).
  */
+import { mergeExpositions } from './metrics-merge.js';
 import { DEFAULT_SECONDS_BUCKETS, MetricsRegistry, type CollectedSample, type Counter, type Histogram } from './metrics.js';
 
 /** A count owned by a running server, read at each scrape. */
@@ -45,6 +46,8 @@ export class ServerMetrics {
   readonly httpRequests: Counter;
   readonly #open = new Map<string, Sampler[]>();
   readonly #fsyncs: Sampler[] = [];
+  /** Pages of other processes (worker processes, src/cli/cluster) summed into scrape(). */
+  #remote: (() => Promise<readonly string[]>) | undefined;
 
   constructor() {
     const r = this.registry;
@@ -152,6 +155,21 @@ export class ServerMetrics {
 
   render(): string {
     return this.registry.render();
+  }
+
+  /**
+   * Count other processes' metrics in scrape(): `pages` gives their
+   * rendered registries (worker processes answering the primary).
+   */
+  setRemoteSource(pages: () => Promise<readonly string[]>): void {
+    this.#remote = pages;
+  }
+
+  /** What /metrics shows: this registry, summed series by series with the remote pages if any. */
+  async scrape(): Promise<string> {
+    const own = this.render();
+    if (this.#remote === undefined) return own;
+    return mergeExpositions([own, ...(await this.#remote())]);
   }
 
   *#sampleOpen(): Iterable<CollectedSample> {

@@ -159,7 +159,7 @@ export class HttpServer {
         }
         if (!this.#method(req, res, ['GET', 'HEAD'])) return;
         if (route === 'healthz') await this.#healthz(res);
-        else this.#send(res, 200, PROMETHEUS_CONTENT_TYPE, this.#options.metrics.render());
+        else this.#send(res, 200, PROMETHEUS_CONTENT_TYPE, await this.#options.metrics.scrape());
       } else {
         this.#send(res, 404, 'text/plain; charset=utf-8', 'not found\n');
       }

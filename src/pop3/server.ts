@@ -25,6 +25,7 @@ import type { SecureContext } from 'node:tls';
 import { DEFAULT_POP3_LIMITS, type Pop3Limits, type Pop3SessionConfig } from './config.js';
 import { LoginDelay } from '../auth/login-delay.js';
 import { LoginThrottle } from '../auth/throttle.js';
+import type { ConnectionGate } from '../protocol/connection-gate.js';
 import { Pop3Session } from './session.js';
 import { errLine } from './replies.js';
 import type { Pop3EventSink, Pop3ServerEvents } from './events.js';
@@ -76,6 +77,12 @@ export interface Pop3ServerOptions {
    * one built from loginDelaySeconds. Its `seconds` wins over loginDelaySeconds.
    */
   readonly loginDelay?: LoginDelay | undefined;
+  /**
+   * Where maxConnections and maxConnectionsPerIp are counted. Default: this
+   * server's own connections; `maildird serve` with several workers passes
+   * one that asks the primary, which counts for every worker.
+   */
+  readonly connectionGate?: ConnectionGate | undefined;
   /** SASL mechanisms to offer (RFC 5034), subject to what each connection allows and `cramMd5`; default PLAIN, LOGIN, CRAM-MD5. */
   readonly saslMechanisms?: readonly string[] | undefined;
   /** Test hooks: timers (idle, line, drain, close, handshake) and the clock (LOGIN-DELAY, durations). */
@@ -137,6 +144,7 @@ export class Pop3Server extends EventEmitter<Pop3ServerEvents> {
       },
       tls: this.#tls,
       logger: this.#logger,
+      gate: options.connectionGate,
       handler: {
         session: async (connection) => {
           const session = new Pop3Session({

@@ -12,6 +12,7 @@ import type { Logger } from '../log/logger.js';
 import { Connection, type ConnectionSettings } from './connection.js';
 import { upgradeToTls, type TlsContextHolder } from './tls.js';
 import { normaliseAddress } from './address.js';
+import { LocalConnectionGate, type ConnectionGate } from './connection-gate.js';
 
 export type RefusalReason = 'global-limit' | 'per-ip-limit' | 'shutting-down';
 
@@ -40,6 +41,11 @@ export interface ProtocolServerOptions {
   readonly logger: Logger;
   /** Needed for implicit-TLS listeners (and STLS, which the session does itself). */
   readonly tls?: TlsContextHolder | undefined;
+  /**
+   * Where the connection limits are kept. Default: this server's own count
+   * under `limits`; worker processes pass one that asks the primary.
+   */
+  readonly gate?: ConnectionGate | undefined;
 }
 
 export interface ListenOptions {
@@ -54,12 +60,13 @@ export class ProtocolServer {
   readonly #sockets = new Set<Socket>();
   /** Sockets still in their implicit-TLS handshake: not sessions yet, dropped at once on close. */
   readonly #handshaking = new Set<Socket>();
-  readonly #perIp = new Map<string, number>();
+  readonly #gate: ConnectionGate;
   #nextId = 0;
   #closing: Promise<void> | undefined;
 
   constructor(options: ProtocolServerOptions) {
     this.#options = options;
+    this.#gate = options.gate ?? new LocalConnectionGate(options.limits);
   }
 
   /** Open connections (sessions and handshakes in progress). */
@@ -134,23 +141,30 @@ export class ProtocolServer {
     const log = this.#options.logger;
     socket.on('error', (err) => log.debug({ proto: this.#options.protocol, cid: id, remote, err: err.message }, 'socket error'));
     this.#sockets.add(socket);
-    const count = (this.#perIp.get(remote) ?? 0) + 1;
-    this.#perIp.set(remote, count);
+    const admitted = this.#gate.admit(remote);
     socket.once('close', () => {
       this.#sockets.delete(socket);
-      const left = (this.#perIp.get(remote) ?? 1) - 1;
-      if (left <= 0) this.#perIp.delete(remote);
-      else this.#perIp.set(remote, left);
+      this.#gate.release(remote);
     });
-    const { maxConnections, maxConnectionsPerIp } = this.#options.limits;
-    let refusal: RefusalReason | undefined;
-    if (this.#closing !== undefined) refusal = 'shutting-down';
-    else if (maxConnections > 0 && this.#sockets.size > maxConnections) refusal = 'global-limit';
-    else if (maxConnectionsPerIp > 0 && count > maxConnectionsPerIp) refusal = 'per-ip-limit';
-    if (refusal !== undefined) {
-      log.info({ proto: this.#options.protocol, cid: id, remote, reason: refusal }, 'connection refused');
+    const decide = (over: RefusalReason | undefined): RefusalReason | undefined => {
+      const refusal = this.#closing !== undefined ? 'shutting-down' : over;
+      if (refusal !== undefined) {
+        log.info({ proto: this.#options.protocol, cid: id, remote, reason: refusal }, 'connection refused');
+      }
+      return refusal;
+    };
+    if (admitted === undefined || typeof admitted === 'string') {
+      void this.#start(socket, id, implicitTls, decide(admitted));
+      return;
     }
-    void this.#start(socket, id, implicitTls, refusal);
+    // A gate in another process: the socket waits (paused, unread) for the answer.
+    admitted.then(
+      (over) => (socket.destroyed ? undefined : this.#start(socket, id, implicitTls, decide(over))),
+      (err: unknown) => {
+        log.error({ proto: this.#options.protocol, cid: id, remote, err }, 'connection gate failed');
+        socket.destroy();
+      },
+    );
   }
 
   async #start(socket: Socket, id: string, implicitTls: boolean, refusal: RefusalReason | undefined): Promise<void> {

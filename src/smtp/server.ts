@@ -31,6 +31,7 @@ import type {
 } from 'smtp-server';
 import type { Authenticator } from '../auth/authenticator.js';
 import { LoginThrottle } from '../auth/throttle.js';
+import type { ConnectionGate } from '../protocol/connection-gate.js';
 import { ConfigError, isStorageError, SmtpReplyError } from '../errors.js';
 import { silentLogger, type Logger } from '../log/logger.js';
 import { isLoopbackAddress } from '../protocol/address.js';
@@ -153,6 +154,12 @@ export interface SmtpServerOptions {
    * LoginThrottle with the default policy.
    */
   readonly throttle?: LoginThrottle | undefined;
+  /**
+   * Where maxConnectionsPerIp and maxConnections are counted instead of
+   * here: `maildird serve` with several workers passes one that asks the
+   * primary, which counts for every worker (src/cli/cluster).
+   */
+  readonly connectionGate?: ConnectionGate | undefined;
   /** Over quota as 452 4.2.2 instead of 552 5.2.2. */
   readonly quotaIsTemporary?: boolean | undefined;
   /** Reverse DNS of clients for Received headers (default on). */
@@ -211,6 +218,8 @@ export class SmtpServer extends EventEmitter<SmtpServerEvents> {
   readonly #now: () => Date;
   readonly #timers: Timers;
   readonly #throttle: LoginThrottle;
+  /** Sessions counted by options.connectionGate, released when they close. */
+  readonly #gated = new Map<string, string>();
   /** Messages being handled (a client may have gone; the store may still be writing). */
   readonly #inFlight = new Set<Promise<unknown>>();
   #listening = false;
@@ -297,6 +306,7 @@ export class SmtpServer extends EventEmitter<SmtpServerEvents> {
         : { useProxy: typeof options.proxyProtocol === 'boolean' ? options.proxyProtocol : [...options.proxyProtocol] }),
       logger: this.#logger.level !== 'silent' ? smtpServerLogger(this.#logger, traceOn) : false,
       onConnect: (session, cb) => this.#onConnect(session, cb),
+      onClose: (session) => this.#onClose(session),
       onSecure: (_socket, session, cb) => this.#onSecure(session, cb),
       onAuth: (auth, session, cb) => void this.#onAuth(auth, session).then((r) => cb(r.err, r.response)),
       onMailFrom: (address, session, cb) => void this.#onMailFrom(address, session).then(cb),
@@ -393,14 +403,39 @@ export class SmtpServer extends EventEmitter<SmtpServerEvents> {
     const perIp = this.#limits.maxConnectionsPerIp;
     // A Unix socket (LMTP from the local MTA) has no address to count by.
     const from = connection?.acceptedFrom ?? '';
+    const gate = this.#options.connectionGate;
+    if (gate !== undefined && from !== '') {
+      // Counted now, so a close while the answer is on its way releases it (the gate sees both in order).
+      this.#gated.set(session.id, from);
+      void Promise.resolve(gate.admit(from)).then(
+        (refusal) => {
+          if (refusal === undefined) return this.#admitted(session, cb);
+          this.#logger.info({ cid: session.id, remote: session.remoteAddress, reason: refusal }, 'refused: connection limit');
+          cb(toServerError(replyOf(REPLIES.tooManyFromAddress)));
+        },
+        (err: unknown) => cb(err instanceof Error ? err : new Error(String(err))),
+      );
+      return;
+    }
     if (from !== '' && connection !== undefined && perIp > 0 && this.#core.rankFromAddress(connection) > perIp) {
       this.#logger.info({ cid: session.id, remote: session.remoteAddress }, 'refused: too many connections from this address');
       cb(toServerError(replyOf(REPLIES.tooManyFromAddress)));
       return;
     }
+    this.#admitted(session, cb);
+  }
+
+  #admitted(session: SMTPServerSession, cb: (err?: Error | null) => void): void {
     this.#applyCommandSet(session);
     this.#core.options.authMethods = this.#authMethods();
     cb();
+  }
+
+  #onClose(session: SMTPServerSession): void {
+    const from = this.#gated.get(session.id);
+    if (from === undefined) return;
+    this.#gated.delete(session.id);
+    this.#options.connectionGate?.release(from);
   }
 
   #onSecure(session: SMTPServerSession, cb: (err?: Error | null) => void): void {

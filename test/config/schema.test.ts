@@ -21,7 +21,7 @@ t.test('keys, flags and environment names are unique', async (t) => {
 
 t.test('the contract flags of `maildird serve` are all here', async (t) => {
   const flags = keys.map((s) => s.flag).filter((f) => f !== undefined);
-  const contract = ['root', 'users', 'pop3', 'pop3s', 'smtp', 'submission', 'smtps', 'lmtp', 'http', 'tls-cert', 'tls-key', 'domain', 'log-level'];
+  const contract = ['root', 'users', 'pop3', 'pop3s', 'smtp', 'submission', 'smtps', 'lmtp', 'http', 'tls-cert', 'tls-key', 'domain', 'log-level', 'workers'];
   t.same([...flags].sort(), [...contract].sort());
 });
 

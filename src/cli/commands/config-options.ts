@@ -24,6 +24,7 @@ const COMMAND_FLAGS = {
     'tls-key',
     'domain',
     'log-level',
+    'workers',
   ],
   check: ['config', 'root'],
   user: ['config', 'users'],

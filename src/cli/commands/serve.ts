@@ -4,6 +4,7 @@
  * file and the aliases file, start the front-ends that exist, report each
  * listener, and on SIGINT/SIGTERM close everything in order and exit 0.
  */
+import cluster from 'node:cluster';
 import { readFile } from 'node:fs/promises';
 import type { Argv, CommandModule } from 'yargs';
 import { LISTENER_NAMES, formatAddress, type Config, type ListenAddress, type ListenerName } from '../../config/config.js';
@@ -30,6 +31,9 @@ import { watchFiles, type FileWatch } from '../file-watch.js';
 import { TrashSweeper } from '../trash-sweeper.js';
 import { AliasesFile } from '../aliases-file.js';
 import { configOptions, flagValues, type ConfigArgs } from './config-options.js';
+import { SINGLE_PROCESS, type ServeRole } from '../serve-role.js';
+import { PrimaryRole } from '../cluster/primary.js';
+import { WorkerRole } from '../cluster/worker.js';
 
 export const serveCommand: CommandModule<object, ConfigArgs> = {
   command: 'serve',
@@ -52,17 +56,35 @@ export const serveCommand: CommandModule<object, ConfigArgs> = {
 };
 
 export async function serve(flags: FlagValues, io: CliIo): Promise<number> {
+  // A worker of `workers` > 1 (src/cli/cluster): stopped by its primary, not by Ctrl-C.
+  const worker = cluster.isWorker ? new WorkerRole() : undefined;
   // Installed first: a signal during start-up waits for start-up, then stops cleanly.
-  const signals = listenForShutdown(io.stderr);
+  const signals = worker?.stopSignal() ?? listenForShutdown(io.stderr);
   try {
     const config = await loadConfig({ flags, env: io.env, cwd: io.cwd });
     await checkPaths(config);
     const tls = await loadTls(config);
-    const logger = createLogger({ level: config.trace ? 'trace' : config.logLevel, destination: logDestination(config, io) });
+    const root = createLogger({ level: config.trace ? 'trace' : config.logLevel, destination: logDestination(config, io) });
+    const logger = cluster.isWorker ? root.child({ worker: cluster.worker?.id }) : root;
     // Before anything logs: a broken aliases file is a one-line start-up error (78), like a bad certificate.
     const aliases =
       config.aliases === undefined ? undefined : await AliasesFile.load(config.aliases, { logger: logger.child({ component: 'aliases' }) });
-    return await runServer(config, tls, aliases, logger, io, signals.received);
+    const role: ServeRole =
+      worker ??
+      (config.workers > 1
+        ? new PrimaryRole({
+            workers: config.workers,
+            // One count per protocol server, as in one process: POP3 (pop3 + pop3s), each SMTP/LMTP listener.
+            limits: Object.fromEntries(
+              ['pop3', 'smtp', 'submission', 'smtps', 'lmtp'].map((server) => [
+                server,
+                { maxConnections: config.limits.maxConnections, maxConnectionsPerIp: config.limits.maxConnectionsPerIp },
+              ]),
+            ),
+            stopTimeoutMs: config.limits.shutdownGraceSeconds * 1000 + 10_000,
+          })
+        : SINGLE_PROCESS);
+    return await runServer(config, tls, aliases, logger, io, signals.received, role);
   } finally {
     signals.dispose();
   }
@@ -76,11 +98,14 @@ async function runServer(
   logger: Logger,
   io: CliIo,
   stopSignal: Promise<string>,
+  role: ServeRole,
 ): Promise<number> {
   // Start-up self-check, storage part: leftover journals rolled forward, stale tmp files swept.
   const store = await MaildirStore.open({
     ...storeOptionsFrom(config),
-    sweepTmpAtStart: true,
+    // Once per tree, before any session: in the primary when there are workers.
+    sweepTmpAtStart: role.recoversAtStart,
+    recoverAtStart: role.recoversAtStart,
     logger: logger.child({ component: 'store' }),
   });
   const running: RunningFrontend[] = [];
@@ -93,9 +118,10 @@ async function runServer(
   metrics.addFsyncSource(() => store.stats().fsyncs);
   const processMetrics = registerProcessMetrics(metrics.registry);
   const health = () =>
-    healthReport(config.root, () =>
-      running.flatMap((frontend) => frontend.bound.map((b) => ({ name: b.name, address: b.address, isUp: frontend.isListening() }))),
-    );
+    healthReport(config.root, () => [
+      ...role.remoteListeners(),
+      ...running.flatMap((frontend) => frontend.bound.map((b) => ({ name: b.name, address: b.address, isUp: frontend.isListening() }))),
+    ]);
   try {
     users = await UserDatabase.load({
       file: config.users,
@@ -121,6 +147,7 @@ async function runServer(
     });
     stopHangup = listenForHangup(() => {
       logger.info({ signal: 'SIGHUP' }, 'reloading users, aliases and certificates');
+      role.hangup();
       void reloader.reload('SIGHUP');
     });
     // A renewed certificate (certbot, acme.sh) is taken when its files change, too.
@@ -131,9 +158,12 @@ async function runServer(
       });
     }
 
+    // The primary of `workers` > 1 forks its workers here and learns where they listen.
+    const remote = await role.prepare({ metrics, logger });
     const claimed = new Set<ListenerName>();
     for (const frontend of FRONTENDS) {
       for (const name of frontend.listeners) claimed.add(name);
+      if (!role.startsFrontend(frontend.name)) continue;
       const listeners = frontend.listeners.flatMap((name) => {
         const address = config.listeners[name];
         return address === false ? [] : [{ name, address }];
@@ -150,8 +180,10 @@ async function runServer(
             logger,
             listeners,
             metrics,
-            bound: running.flatMap((started) => started.bound),
+            bound: [...remote, ...running.flatMap((started) => started.bound)],
             health,
+            connectionGate: (server) => role.connectionGate(server),
+            throttle: role.throttle,
           }),
         );
       } catch (err) {
@@ -159,8 +191,8 @@ async function runServer(
       }
     }
 
-    const bound = running.flatMap((frontend) => frontend.bound);
-    await writeOut(io.stdout, `${summaryLines(config, bound, claimed).join('\n')}\n`);
+    const bound = [...remote, ...running.flatMap((frontend) => frontend.bound)];
+    if (role.announce(bound)) await writeOut(io.stdout, `${summaryLines(config, bound, claimed).join('\n')}\n`);
     logger.info({ listeners: bound }, 'maildird started');
     // Trash retention (trashRetentionDays; 0 keeps Trash forever): now, then hourly.
     const known = users;
@@ -171,13 +203,15 @@ async function runServer(
       logger: logger.child({ component: 'trash-sweeper' }),
       onPurged: (purged) => metrics.trashPurged.inc({}, purged),
     });
-    sweeper.start();
+    if (role.runsSweeper) sweeper.start();
 
     const signal = await stopSignal;
-    await writeOut(io.stdout, `${signal}: stopping\n`);
+    if (!cluster.isWorker) await writeOut(io.stdout, `${signal}: stopping\n`);
     logger.info({ signal }, 'stopping');
   } finally {
     stopHangup?.();
+    // The workers of a primary stop first: their sessions end while HTTP still reports them.
+    await role.stopOthers();
     await tlsWatch?.close();
     await sweeper?.close();
     processMetrics.stop();
@@ -194,7 +228,7 @@ async function runServer(
     }
     logger.flush();
   }
-  await writeOut(io.stdout, 'stopped\n');
+  if (!cluster.isWorker) await writeOut(io.stdout, 'stopped\n');
   return exitCode;
 }
 
@@ -208,6 +242,7 @@ function summaryLines(config: Config, bound: readonly BoundListener[], claimed: 
     if (!claimed.has(name)) lines.push(`${name} ${formatAddress(address)}: not built yet`);
   }
   if (isExampleConfig(config.configFile)) lines.push(...exampleLoginLines(bound, { cramMd5: config.cramMd5, apop: config.apop }));
+  if (config.workers > 1) lines.push(`${config.workers} worker processes (workers); HTTP in the primary`);
   lines.push('', 'Reload the users file and the certificate with SIGHUP.', 'Stop with Ctrl-C (SIGINT) or SIGTERM.');
   return lines;
 }
