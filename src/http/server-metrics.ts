@@ -16,7 +16,12 @@ export type Sampler = () => number;
 
 export class ServerMetrics {
   readonly registry = new MetricsRegistry();
-  /** Connections accepted, by protocol (refused ones included: they were connections). */
+  /**
+   * Connections whose session started, by protocol: POP3 sessions past the
+   * connection limits (a refused one gets its -ERR and is not counted),
+   * every SMTP/LMTP connection (one refused by a limit gets its 421 and is
+   * counted, and closed), every HTTP connection.
+   */
   readonly connectionsOpened: Counter;
   /** Connections whose session has ended, by protocol (with connectionsOpen: every connection seen). */
   readonly connectionsClosed: Counter;
@@ -59,7 +64,7 @@ export class ServerMetrics {
     });
     this.connectionsOpened = r.counter({
       name: 'maildird_connections_total',
-      help: 'Client connections accepted, by protocol.',
+      help: 'Client connections whose session started, by protocol (POP3: not those refused by a connection limit).',
       labelNames: ['proto'],
     });
     this.connectionsClosed = r.counter({
