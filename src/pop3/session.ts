@@ -75,6 +75,9 @@ export class Pop3Session implements CommandContext<Pop3State> {
   #deletedCount = 0;
   #user: string | undefined;
   #readAhead: ReadAhead | undefined;
+  /** First message the sequential read-ahead may start at (past the last one retrieved). */
+  #readAheadFrom = 0;
+  #isReadAheadScheduled = false;
   /** Whether the last +OK/-ERR written said +OK (continuations `+ ` leave it alone): the result of the command being run. */
   #lastReplyOk: boolean | undefined;
 
@@ -225,19 +228,38 @@ export class Pop3Session implements CommandContext<Pop3State> {
     await readAhead?.clear();
   }
 
+  /**
+   * Most clients download in order: have the messages after `index` ready.
+   * Started on the next turn of the event loop, after the replies queued now
+   * went out (the session flushes when it waits for input): a store that
+   * reads small files synchronously then prepares the next message while
+   * this one travels and the client asks for the next, instead of holding
+   * this reply back. A read-ahead stopped meanwhile (UPDATE, end) starts
+   * nothing.
+   */
+  #readAheadAfter(state: TransactionState, index: number): void {
+    this.#readAheadFrom = Math.max(this.#readAheadFrom, index + 1);
+    if (this.#isReadAheadScheduled) return;
+    this.#isReadAheadScheduled = true;
+    const readAhead = this.#readAheadFor(state);
+    setImmediate(() => {
+      this.#isReadAheadScheduled = false;
+      if (this.#readAhead !== readAhead) return;
+      const next: number[] = [];
+      const messages = state.maildrop.messages.length;
+      for (let i = this.#readAheadFrom; i < messages && next.length < SEQUENTIAL_READ_AHEAD; i++) {
+        if (!state.deleted.has(i) && !state.retrieved.has(i)) next.push(i);
+      }
+      readAhead.start(next);
+    });
+  }
+
   /** RETR sent message `index` whole: Seen at UPDATE, counted, announced. */
   markRetrieved(index: number, octets: number): void {
     const state = this.#transaction();
     state.retrieved.add(index);
     this.#retrievedCount++;
-    if (this.#deps.config.limits.readAheadMessages > 0) {
-      // Most clients download in order: have the next ones ready.
-      const next: number[] = [];
-      for (let i = index + 1; i < state.maildrop.messages.length && next.length < SEQUENTIAL_READ_AHEAD; i++) {
-        if (!state.deleted.has(i)) next.push(i);
-      }
-      this.#readAheadFor(state).start(next);
-    }
+    if (this.#deps.config.limits.readAheadMessages > 0) this.#readAheadAfter(state, index);
     const info = state.maildrop.messages[index];
     this.#deps.events.emit('retrieve', {
       sessionId: this.#conn.id,
