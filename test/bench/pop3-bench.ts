@@ -10,6 +10,9 @@
  *     dovecot-uidlist deleted), warm (same server process), and warm after a
  *     server restart (maildird then reads its cache file);
  *  4. new-connection latency, connect to greeting, sequential.
+ * maildird runs twice, as one process and with `workers: 2` (a node:cluster
+ * primary and two workers): each row comes as a pair, the second labelled
+ * "md 2 workers" (id suffix -2w), each beside the same Dovecot figures.
  * The load client is C (test/bench/pop3-load.c, compiled here with cc -O2);
  * its ceiling against an in-memory responder (test/bench/null-pop3.c) is
  * printed beside every ratio, so a ratio is never the client's limit in
@@ -32,7 +35,7 @@
  */
 import { spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, closeSync, mkdtempSync, openSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { cpus, hostname, tmpdir } from 'node:os';
+import { cpus, hostname, loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildTree, storedMessage, wireForm, type MaildropInfo, type MaildropSpec } from './helpers/pop3-tree.js';
@@ -72,7 +75,8 @@ const STAT_WARM_REPEAT = 5;
 const MAIL_UID = 5000;
 const PASSWORD = 'bench';
 
-type ServerName = 'maildird' | 'Dovecot';
+/** maildird as one process, maildird with `workers: 2` (node:cluster), Dovecot. */
+type ServerName = 'maildird' | 'maildird-2w' | 'Dovecot';
 
 interface Server {
   readonly name: ServerName;
@@ -129,9 +133,10 @@ function ensureBuilt(): void {
   }
 }
 
-/** maildird as `node bin/maildird serve --config FILE`, logging (info, pino JSON) to a file. */
-function maildirdServer(workDir: string, root: string, passwdFile: string, port: number): Server {
-  const config = join(workDir, 'maildird.json');
+/** maildird as `node bin/maildird serve --config FILE`, logging (info, pino JSON) to a file; `workers` processes. */
+function maildirdServer(workDir: string, root: string, passwdFile: string, port: number, workers: 1 | 2): Server {
+  const name: ServerName = workers === 1 ? 'maildird' : 'maildird-2w';
+  const config = join(workDir, `${name}.json`);
   writeFileSync(
     config,
     JSON.stringify(
@@ -142,17 +147,19 @@ function maildirdServer(workDir: string, root: string, passwdFile: string, port:
         listeners: { pop3: `127.0.0.1:${port}`, smtp: false },
         logLevel: 'info',
         limits: { maxConnections: 10_000, maxConnectionsPerIp: 10_000 },
+        workers,
       },
       null,
       2,
     ),
   );
-  const logFile = join(workDir, 'maildird.log');
+  const logFile = join(workDir, `${name}.log`);
   let child: ChildProcess | undefined;
   return {
-    name: 'maildird',
+    name,
     port,
-    isSingleProcess: true,
+    // With workers: the primary and its workers, RSS summed over the tree.
+    isSingleProcess: workers === 1,
     command: `node bin/maildird serve --config ${config}`,
     pid: () => child?.pid ?? 0,
     async start() {
@@ -248,6 +255,12 @@ const rows: Row[] = [];
 let commands: Record<string, string> = {};
 const resources: Record<string, Partial<Record<ServerName | 'null', Resources>>> = {};
 const checks: string[] = [];
+/** The machine's 1/5/15-minute load averages when each part started (it is shared: say how busy it was). */
+const loads: { readonly at: string; readonly load: readonly number[] }[] = [];
+
+function noteLoad(at: string): void {
+  loads.push({ at, load: loadavg().map((l) => Math.round(l * 100) / 100) });
+}
 
 function cell(attempts: readonly number[]): Cell | undefined {
   return attempts.length === 0 ? undefined : { value: median(attempts), attempts };
@@ -276,6 +289,23 @@ function addRow(
     ...(ratio !== undefined ? { ratio } : {}),
     ...(advantage !== undefined ? { advantage } : {}),
   });
+}
+
+/**
+ * The row for maildird as one process (`id`), then the same measurement
+ * for maildird with 2 workers (`id-2w`), each beside Dovecot.
+ */
+function addRows(
+  id: string,
+  label: string,
+  unit: string,
+  better: 'higher' | 'lower',
+  values: Partial<Record<ServerName | 'null', readonly number[]>>,
+): void {
+  const others = { ...(values.Dovecot ? { Dovecot: values.Dovecot } : {}), ...(values.null ? { null: values.null } : {}) };
+  addRow(id, label, unit, better, { ...others, ...(values.maildird ? { maildird: values.maildird } : {}) });
+  const two = values['maildird-2w'];
+  if (two !== undefined && two.length > 0) addRow(`${id}-2w`, `${label}, md 2 workers`, unit, better, { ...others, maildird: two });
 }
 
 class Accumulator {
@@ -356,8 +386,8 @@ async function main(): Promise<void> {
     writeFileSync(messageFile, wireForm(storedMessage('single', 0, SIZE.messageBytes).bytes));
 
     // ---- servers ----
-    const maildird = maildirdServer(workDir, root, passwdFile, await freePort());
-    servers.push(maildird);
+    servers.push(maildirdServer(workDir, root, passwdFile, await freePort(), 1));
+    servers.push(maildirdServer(workDir, root, passwdFile, await freePort(), 2));
     if (dovecot !== undefined) servers.push(dovecotServer(workDir, root, passwdFile, await freePort()));
     for (const s of servers) await s.start();
     const nul = await startNullServer(tools, messageFile, SIZE.perClient, { single: SIZE.single, huge: SIZE.huge });
@@ -378,9 +408,10 @@ async function main(): Promise<void> {
 
     // ---- 1. one client, 10,000 x 20 KB ----
     for (const depth of [1, DEPTH]) {
+      noteLoad(depth === 1 ? 'row 1' : 'row 1, pipelined');
       const id = depth === 1 ? 'single' : 'single-pipelined';
-      const rates: Record<string, number[]> = { maildird: [], Dovecot: [], null: [] };
-      const mbs: Record<string, number[]> = { maildird: [], Dovecot: [], null: [] };
+      const rates: Record<string, number[]> = { maildird: [], 'maildird-2w': [], Dovecot: [], null: [] };
+      const mbs: Record<string, number[]> = { maildird: [], 'maildird-2w': [], Dovecot: [], null: [] };
       const acc = new Accumulator();
       for (let attempt = 0; attempt < REPEAT; attempt++) {
         for (const s of orderFor(attempt)) {
@@ -398,15 +429,16 @@ async function main(): Promise<void> {
       }
       acc.done(id, REPEAT);
       const what = depth === 1 ? 'no pipelining' : `${DEPTH} RETRs pipelined`;
-      addRow(id, `1 client, ${fmt(SIZE.single)} x 20 KB, ${what}`, 'msg/s', 'higher', rates);
-      addRow(`${id}-mbs`, `  same, MB/s`, 'MB/s', 'higher', mbs);
+      addRows(id, `1 client, ${fmt(SIZE.single)} x 20 KB, ${what}`, 'msg/s', 'higher', rates);
+      addRows(`${id}-mbs`, `  same, MB/s`, 'MB/s', 'higher', mbs);
       log(`row 1 (${what}) done`);
     }
 
     // ---- 2. 50 concurrent clients ----
     {
-      const rates: Record<string, number[]> = { maildird: [], Dovecot: [], null: [] };
-      const connects: Record<string, number[]> = { maildird: [], Dovecot: [], null: [] };
+      noteLoad('row 2');
+      const rates: Record<string, number[]> = { maildird: [], 'maildird-2w': [], Dovecot: [], null: [] };
+      const connects: Record<string, number[]> = { maildird: [], 'maildird-2w': [], Dovecot: [], null: [] };
       const acc = new Accumulator();
       const clientDrops = clientUsers.map(drop);
       for (let attempt = 0; attempt < REPEAT; attempt++) {
@@ -424,18 +456,19 @@ async function main(): Promise<void> {
         acc.add('null', {}, n.cpuUserMs + n.cpuSysMs);
       }
       acc.done('concurrent', REPEAT);
-      addRow('concurrent', `${SIZE.clients} clients, own ${fmt(SIZE.perClient)}-msg maildrop each`, 'msg/s', 'higher', rates);
+      addRows('concurrent', `${SIZE.clients} clients, own ${fmt(SIZE.perClient)}-msg maildrop each`, 'msg/s', 'higher', rates);
       const pct = (p: number) => Object.fromEntries(Object.entries(connects).map(([k, v]) => [k, v.length ? [percentile(v, p)] : []]));
-      addRow('concurrent-connect-p50', `  connect to greeting, p50`, 'ms', 'lower', pct(50));
-      addRow('concurrent-connect-p99', `  connect to greeting, p99`, 'ms', 'lower', pct(99));
+      addRows('concurrent-connect-p50', `  connect to greeting, p50`, 'ms', 'lower', pct(50));
+      addRows('concurrent-connect-p99', `  connect to greeting, p99`, 'ms', 'lower', pct(99));
       log('row 2 done');
     }
 
     // ---- 3. login + STAT on 100,000 messages ----
     {
-      const cold: Record<string, number[]> = { maildird: [], Dovecot: [] };
-      const warmSame: Record<string, number[]> = { maildird: [], Dovecot: [], null: [] };
-      const warmRestart: Record<string, number[]> = { maildird: [], Dovecot: [] };
+      noteLoad('row 3');
+      const cold: Record<string, number[]> = { maildird: [], 'maildird-2w': [], Dovecot: [] };
+      const warmSame: Record<string, number[]> = { maildird: [], 'maildird-2w': [], Dovecot: [], null: [] };
+      const warmRestart: Record<string, number[]> = { maildird: [], 'maildird-2w': [], Dovecot: [] };
       const acc = new Accumulator();
       const huge = drop('huge');
       const stat = async (s: Server, repeat: number, into: number[]) => {
@@ -467,15 +500,16 @@ async function main(): Promise<void> {
       }
       acc.done('stat', REPEAT);
       const n = fmt(SIZE.huge);
-      addRow('stat-cold', `login + STAT, ${n} msgs, cold`, 'ms', 'lower', cold);
-      addRow('stat-warm', `login + STAT, ${n} msgs, warm`, 'ms', 'lower', warmSame);
-      addRow('stat-warm-restart', `login + STAT, ${n} msgs, warm, server restarted`, 'ms', 'lower', warmRestart);
+      addRows('stat-cold', `login + STAT, ${n} msgs, cold`, 'ms', 'lower', cold);
+      addRows('stat-warm', `login + STAT, ${n} msgs, warm`, 'ms', 'lower', warmSame);
+      addRows('stat-warm-restart', `login + STAT, ${n} msgs, warm, server restarted`, 'ms', 'lower', warmRestart);
       log('row 3 done');
     }
 
     // ---- 4. new connections ----
     {
-      const lat: Record<string, number[]> = { maildird: [], Dovecot: [], null: [] };
+      noteLoad('row 4');
+      const lat: Record<string, number[]> = { maildird: [], 'maildird-2w': [], Dovecot: [], null: [] };
       const acc = new Accumulator();
       for (let attempt = 0; attempt < REPEAT; attempt++) {
         for (const s of orderFor(attempt)) {
@@ -489,11 +523,12 @@ async function main(): Promise<void> {
       }
       acc.done('connect', REPEAT);
       const pct = (p: number) => Object.fromEntries(Object.entries(lat).map(([k, v]) => [k, v.length ? [percentile(v, p)] : []]));
-      addRow('connect-p50', `new connection to greeting, p50 (${SIZE.connects} x ${REPEAT})`, 'ms', 'lower', pct(50));
-      addRow('connect-p99', `new connection to greeting, p99`, 'ms', 'lower', pct(99));
+      addRows('connect-p50', `new connection to greeting, p50 (${SIZE.connects} x ${REPEAT})`, 'ms', 'lower', pct(50));
+      addRows('connect-p99', `new connection to greeting, p99`, 'ms', 'lower', pct(99));
       log('row 4 done');
     }
 
+    noteLoad('end');
     report({ dovecot, durationS: (Date.now() - started) / 1000 });
   } finally {
     if (nullServer !== undefined) await stopProcess(nullServer, 2_000);
@@ -533,10 +568,12 @@ function report(meta: { dovecot: string | undefined; durationS: number }): void 
       'median of the attempts; ratio = maildird/Dovecot of the values; advantage = how many times better maildird is (target 1.2)',
       'ceiling = the C client against an in-memory responder (null-pop3.c) on the same machine',
       'warm: files read just before, caches built by an earlier session; cold: server caches removed, fresh server process',
-      'maildird peak RSS: VmHWM of its one process (reset before each row); Dovecot: summed RSS of all its processes, sampled every 200 ms',
+      'maildird: one process; "md 2 workers" rows: maildird with workers: 2 (a node:cluster primary and 2 workers), same tree, same client',
+      'maildird peak RSS: VmHWM of its one process (reset before each row); with 2 workers and Dovecot: summed RSS of all their processes, sampled every 200 ms',
       'CPU per attempt: server from /proc utime+stime (Dovecot: every process of the instance, reaped ones included), client from getrusage',
       `STAT maildrop messages are ~${SIZE.hugeMessageBytes} bytes (listing never opens them); download messages ~${SIZE.messageBytes} bytes`,
     ],
+    loadAverage: loads,
     rows,
     resources,
     checks,
@@ -564,12 +601,14 @@ function report(meta: { dovecot: string | undefined; durationS: number }): void 
   const res = (id: string, who: ServerName | 'null', key: keyof Resources) => fmt(resources[id]?.[who]?.[key]);
   log(
     table(
-      ['resources per attempt', 'md peak RSS MB', 'Dovecot peak RSS MB', 'md CPU s', 'Dovecot CPU s', 'client CPU s (md)', 'client CPU s (Dovecot)', 'client CPU s (null)'],
+      ['resources per attempt', 'md peak RSS MB', 'md 2w peak RSS MB', 'Dovecot peak RSS MB', 'md CPU s', 'md 2w CPU s', 'Dovecot CPU s', 'client CPU s (md)', 'client CPU s (Dovecot)', 'client CPU s (null)'],
       Object.keys(resources).map((id) => [
         id,
         res(id, 'maildird', 'peakRssMB'),
+        res(id, 'maildird-2w', 'peakRssMB'),
         res(id, 'Dovecot', 'peakRssMB'),
         res(id, 'maildird', 'serverCpuS'),
+        res(id, 'maildird-2w', 'serverCpuS'),
         res(id, 'Dovecot', 'serverCpuS'),
         res(id, 'maildird', 'clientCpuS'),
         res(id, 'Dovecot', 'clientCpuS'),
@@ -577,6 +616,7 @@ function report(meta: { dovecot: string | undefined; durationS: number }): void 
       ]),
     ),
   );
+  log(`\nload average (1/5/15 min): ${loads.map((l) => `${l.at} ${l.load.join('/')}`).join('; ')}`);
   if (checks.length > 0) log(`\nCHECKS FAILED:\n${checks.join('\n')}`);
   if (isQuick) {
     log(`\nquick run (${fmt(meta.durationS)} s): results not written`);
