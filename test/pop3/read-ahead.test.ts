@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { ReadAhead, readAll } from '../../src/pop3/read-ahead.ts';
 import { Readable } from 'node:stream';
 import { createStore, messages, startPop3, STORE_KINDS } from '../helpers/pop3-harness.ts';
+import { FsRecorder } from '../helpers/fs-recorder.ts';
 
 async function maildrop(t: Test, kind: 'memory' | 'maildir', bodies: string[]) {
   const { store, root } = await createStore(t, kind);
@@ -90,3 +91,24 @@ for (const kind of STORE_KINDS) {
     t.match(await ended, { retrieved: 4, deleted: 2 });
   });
 }
+
+t.test('maildir: the read-ahead after a RETR never reads a file once QUIT started UPDATE', async (t) => {
+  const fs = new FsRecorder();
+  const h = await startPop3(t, { kind: 'maildir', mail: { alice: messages(4) }, maildir: { fs } });
+  const client = await h.login();
+  const ended = h.sessionEnd();
+  fs.reset();
+  // RETR and QUIT in one write: the sequential read-ahead after RETR 1 is due on
+  // the next turn of the event loop, by which time QUIT may be committing.
+  client.send('RETR 1', 'QUIT');
+  await client.expect(/^\+OK/);
+  await client.body();
+  await client.expect(/^\+OK/);
+  await ended;
+  for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve));
+  const reads = fs.ops('readSync').map((c) => c.seq);
+  const moves = [...fs.ops('link'), ...fs.ops('rename')].map((c) => c.seq);
+  t.ok(reads.length >= 1, 'message 1 was read');
+  t.ok(moves.length >= 1, 'the Seen step moved message 1');
+  t.ok(Math.max(...reads) < Math.min(...moves), 'every read came before UPDATE touched the maildrop');
+});
