@@ -11,6 +11,7 @@ import type { Config, ListenAddress, ListenerName } from '../config/config.js';
 import type { Logger } from '../log/logger.js';
 import type { TlsContextHolder } from '../protocol/tls.js';
 import type { MailStore } from '../storage/store.js';
+import type { LoginDelay } from '../auth/login-delay.js';
 import type { LoginThrottle } from '../auth/throttle.js';
 import type { ConnectionGate } from '../protocol/connection-gate.js';
 import type { AliasTable } from '../smtp/aliases.js';
@@ -43,6 +44,8 @@ export interface FrontendContext {
   readonly connectionGate?: ((server: string) => ConnectionGate | undefined) | undefined;
   /** One failed-login throttle for every front-end (cluster workers share theirs); undefined: each server its own. */
   readonly throttle?: LoginThrottle | undefined;
+  /** POP3 LOGIN-DELAY bookkeeping shared between processes (cluster workers); undefined: the POP3 server's own. */
+  readonly loginDelay?: LoginDelay | undefined;
 }
 
 export interface BoundListener {
@@ -70,7 +73,7 @@ export interface Frontend {
 const pop3: Frontend = {
   name: 'pop3',
   listeners: ['pop3', 'pop3s'],
-  async start({ config, store, users, tls, logger, listeners, metrics, connectionGate, throttle }) {
+  async start({ config, store, users, tls, logger, listeners, metrics, connectionGate, throttle, loginDelay }) {
     const server = createPop3Server({
       store: new ObservedStore(store, metrics, 'pop3'),
       users,
@@ -82,6 +85,8 @@ const pop3: Frontend = {
       greeting: config.greeting.pop3,
       apop: config.apop,
       cramMd5: config.cramMd5,
+      loginDelaySeconds: config.loginDelaySeconds,
+      loginDelay,
       allowPlaintextAuth: config.allowPlaintextAuth,
       limits: {
         maxLineLength: config.limits.pop3LineLength,

@@ -7,6 +7,7 @@
  * runs the same code for all three and asks the role at each of these
  * points; src/cli/cluster holds the primary and worker roles.
  */
+import type { LoginDelay } from '../auth/login-delay.js';
 import type { LoginThrottle } from '../auth/throttle.js';
 import type { ServerMetrics } from '../http/server-metrics.js';
 import type { Logger } from '../log/logger.js';
@@ -25,6 +26,8 @@ export interface ServeRole {
   connectionGate(server: string): ConnectionGate | undefined;
   /** One failed-login throttle for every front-end of the process; undefined: each server keeps its own. */
   readonly throttle: LoginThrottle | undefined;
+  /** POP3 LOGIN-DELAY bookkeeping shared with the other processes; undefined: the POP3 server keeps its own. */
+  loginDelay(seconds: number): LoginDelay | undefined;
   /**
    * Before this process's front-ends start: what it needs of the others.
    * Resolves with the listeners other processes serve (the primary forks
@@ -48,6 +51,7 @@ export const SINGLE_PROCESS: ServeRole = Object.freeze({
   runsSweeper: true,
   connectionGate: () => undefined,
   throttle: undefined,
+  loginDelay: () => undefined,
   prepare: async () => [],
   remoteListeners: () => [],
   announce: () => true,

@@ -93,6 +93,8 @@ export interface Config {
   readonly apop: boolean;
   /** Offer SASL CRAM-MD5 (POP3 and SMTP) to users with `{PLAIN}` passwords. */
   readonly cramMd5: boolean;
+  /** POP3 LOGIN-DELAY seconds; 0 is off. */
+  readonly loginDelaySeconds: number;
   readonly limits: Limits;
   /** Processes serving the listeners: 1 is one process; N > 1 a node:cluster primary and N workers (src/cli/cluster). */
   readonly workers: number;

@@ -232,6 +232,12 @@ export const KEYS = [
     doc: 'Offer SASL CRAM-MD5 (RFC 2195) in POP3 AUTH and SMTP AUTH to users whose password is stored `{PLAIN}`. Off: clients that prefer it (curl) would fail for hashed passwords.',
   },
   {
+    key: 'loginDelaySeconds',
+    value: { type: 'integer', min: 0, max: 86400 },
+    default: 0,
+    doc: 'POP3 LOGIN-DELAY (RFC 2449 section 6.5): the least number of seconds between two logins of one user, announced in CAPA and enforced with `-ERR [LOGIN-DELAY]`; 0 turns it off. Shared by every worker.',
+  },
+  {
     key: 'limits.pop3LineLength',
     value: { type: 'integer', min: 255, max: 65536 },
     default: 255,

@@ -17,6 +17,8 @@ export type WorkerMessage =
   | { readonly maildird: 'release'; readonly server: string; readonly remote: string }
   /** A login failed or succeeded: the other workers count it too (src/auth/throttle.ts). */
   | ThrottleEvent
+  /** A POP3 login went through: the other workers hold its LOGIN-DELAY too (src/auth/login-delay.ts). */
+  | LoginDelayEvent
   /** The worker's /metrics page, answering `metrics` with the same id. */
   | { readonly maildird: 'metrics-page'; readonly id: number; readonly page: string };
 
@@ -24,6 +26,7 @@ export type WorkerMessage =
 export type PrimaryMessage =
   | { readonly maildird: 'admitted'; readonly id: number; readonly refusal: GateRefusal | null }
   | ThrottleEvent
+  | LoginDelayEvent
   | { readonly maildird: 'metrics'; readonly id: number }
   /** Stop gracefully (as SIGTERM does a single process). */
   | { readonly maildird: 'stop' }
@@ -35,6 +38,11 @@ export interface ThrottleEvent {
   readonly result: 'failure' | 'success';
   readonly address: string;
   readonly user: string | null;
+}
+
+export interface LoginDelayEvent {
+  readonly maildird: 'login';
+  readonly user: string;
 }
 
 /** True for a message of ours (any direction); the cluster module's internal messages are not. */

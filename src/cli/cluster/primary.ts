@@ -59,6 +59,11 @@ export class PrimaryRole implements ServeRole {
   readonly recoversAtStart = true;
   readonly runsSweeper = true;
   readonly throttle = undefined;
+
+  /** The primary serves no POP3. */
+  loginDelay(): undefined {
+    return undefined;
+  }
   readonly #options: PrimaryOptions;
   readonly #workers = new Map<number, WorkerState>();
   readonly #gates = new Map<string, LocalConnectionGate>();
@@ -191,6 +196,7 @@ export class PrimaryRole implements ServeRole {
         return;
       }
       case 'throttle':
+      case 'login':
         for (const other of this.#workers.values()) if (other !== state) this.#send(other.worker, message);
         return;
       case 'metrics-page': {

@@ -13,6 +13,7 @@ import { EXIT } from '../exit-codes.js';
 import type { BoundListener } from '../frontends.js';
 import type { ServeRole } from '../serve-role.js';
 import type { ShutdownSignals } from '../signals.js';
+import { ClusterLoginDelay } from './cluster-login-delay.js';
 import { ClusterThrottle } from './cluster-throttle.js';
 import { isMaildirdMessage, type PrimaryMessage, type WorkerMessage } from './messages.js';
 
@@ -48,6 +49,7 @@ export class WorkerRole implements ServeRole {
   readonly recoversAtStart = false;
   readonly runsSweeper = false;
   readonly throttle: ClusterThrottle;
+  #loginDelay: ClusterLoginDelay | undefined;
   readonly #channel: Channel;
   readonly #pending = new Map<number, (refusal: GateRefusal | undefined) => void>();
   readonly #stopListeners: ((how: 'stop' | 'stop-now') => void)[] = [];
@@ -62,6 +64,11 @@ export class WorkerRole implements ServeRole {
 
   startsFrontend(name: string): boolean {
     return name !== 'http';
+  }
+
+  loginDelay(seconds: number): ClusterLoginDelay {
+    this.#loginDelay ??= new ClusterLoginDelay((event) => this.#channel.send(event), { seconds });
+    return this.#loginDelay;
   }
 
   connectionGate(server: string): ConnectionGate {
@@ -145,6 +152,9 @@ export class WorkerRole implements ServeRole {
       }
       case 'throttle':
         this.throttle.applyRemote(message);
+        return;
+      case 'login':
+        this.#loginDelay?.applyRemote(message);
         return;
       case 'metrics':
         this.#channel.send({ maildird: 'metrics-page', id: message.id, page: this.#metrics?.render() ?? '' });

@@ -184,6 +184,7 @@ async function runServer(
             health,
             connectionGate: (server) => role.connectionGate(server),
             throttle: role.throttle,
+            loginDelay: role.loginDelay(config.loginDelaySeconds),
           }),
         );
       } catch (err) {
