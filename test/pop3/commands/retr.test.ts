@@ -74,7 +74,10 @@ t.test('maildir: a message removed by another program gets -ERR, not a broken re
   const h = await startPop3(t, { kind: 'maildir', mail: { alice: messages(2) } });
   const client = await h.login();
   const dir = join(h.root as string, 'alice', 'new');
-  const [first] = readdirSync(dir).sort();
+  // Message 1 is whichever file the listing put first: find it by its UIDL (its name's unique part).
+  const uidl = (await client.command('UIDL 1', /^\+OK 1 \S+$/)).split(' ')[2] as string;
+  const first = readdirSync(dir).find((name) => name === uidl || name.startsWith(`${uidl},`) || name.startsWith(`${uidl}:`));
+  t.ok(first, `the file of UIDL ${uidl}`);
   unlinkSync(join(dir, first as string));
   await client.command('RETR 1', '-ERR [SYS/PERM] Message is no longer available (removed by another program)');
   client.send('RETR 2');
