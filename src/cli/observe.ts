@@ -6,6 +6,7 @@
  * time to durability of each delivery, maildrops refused on the lock).
  * The decorator only counts; every call goes to the real store unchanged.
  */
+import type { EventEmitter } from 'node:events';
 import { isStorageError } from '../errors.js';
 import type { ServerMetrics } from '../http/server-metrics.js';
 import type { Pop3Server } from '../pop3/server.js';
@@ -32,22 +33,18 @@ export function observePop3(server: Pop3Server, metrics: ServerMetrics): () => v
     metrics.bytesOut.inc({ proto }, summary.bytesSent);
     metrics.bytesIn.inc({ proto }, summary.bytesReceived);
   };
-  server.on('connect', onConnect);
-  server.on('command', onCommand);
-  server.on('login', onLogin);
-  server.on('login-failed', onLoginFailed);
-  server.on('retrieve', onRetrieve);
-  server.on('delete', onDelete);
-  server.on('session-end', onSessionEnd);
+  const removeListeners = listen(server, {
+    connect: onConnect,
+    command: onCommand,
+    login: onLogin,
+    'login-failed': onLoginFailed,
+    retrieve: onRetrieve,
+    delete: onDelete,
+    'session-end': onSessionEnd,
+  });
   return () => {
     removeSource();
-    server.off('connect', onConnect);
-    server.off('command', onCommand);
-    server.off('login', onLogin);
-    server.off('login-failed', onLoginFailed);
-    server.off('retrieve', onRetrieve);
-    server.off('delete', onDelete);
-    server.off('session-end', onSessionEnd);
+    removeListeners();
   };
 }
 
@@ -71,18 +68,30 @@ export function observeSmtp(server: SmtpServer, metrics: ServerMetrics, proto: s
     metrics.bytesOut.inc({ proto }, event.bytesSent);
     metrics.bytesIn.inc({ proto }, event.bytesReceived);
   };
-  server.on('connect', onConnect);
-  server.on('command', onCommand);
-  server.on('login', onLogin);
-  server.on('login-failed', onLoginFailed);
-  server.on('session-end', onSessionEnd);
+  const removeListeners = listen(server, {
+    connect: onConnect,
+    command: onCommand,
+    login: onLogin,
+    'login-failed': onLoginFailed,
+    'session-end': onSessionEnd,
+  });
   return () => {
     removeSource();
-    server.off('connect', onConnect);
-    server.off('command', onCommand);
-    server.off('login', onLogin);
-    server.off('login-failed', onLoginFailed);
-    server.off('session-end', onSessionEnd);
+    removeListeners();
+  };
+}
+
+/** Add each handler as a listener of its event; the returned function removes them all. */
+function listen<Events extends Record<keyof Events, unknown[]>>(
+  emitter: EventEmitter<Events>,
+  handlers: { readonly [E in keyof NoInfer<Events>]?: (...args: NoInfer<Events>[E]) => void },
+): () => void {
+  // The typed EventEmitter's overloads do not take a key of a mapped type; the parameter types above did the checking.
+  const untyped = emitter as unknown as EventEmitter;
+  const entries = Object.entries(handlers) as [string, (...args: unknown[]) => void][];
+  for (const [event, handler] of entries) untyped.on(event, handler);
+  return () => {
+    for (const [event, handler] of entries) untyped.off(event, handler);
   };
 }
 

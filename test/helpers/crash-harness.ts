@@ -26,6 +26,7 @@
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
+import { prng } from '../fuzz/support/seed.js';
 import { ServeProcess, portOf } from './cli-run.js';
 
 export type DeletionMode = 'trash' | 'expunge';
@@ -123,17 +124,7 @@ export function scanUser(userDir: string): UserScan {
   return scan;
 }
 
-/** mulberry32, as test/fuzz/support/seed.ts. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { prng } from '../fuzz/support/seed.js';
 
 /** A CRLF line reader over a socket that fails every wait once the socket is gone. */
 export class WireClient {

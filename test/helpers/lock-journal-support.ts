@@ -115,14 +115,5 @@ export function captureLogger(): CapturedLogger {
   };
 }
 
-/** mulberry32: a small seeded generator, so random test schedules can be replayed. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A small seeded generator (mulberry32), so random test schedules can be replayed. */
+export { prng as seededRandom } from '../fuzz/support/seed.js';
