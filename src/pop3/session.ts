@@ -437,10 +437,9 @@ export class Pop3Session implements CommandContext<Pop3State> {
       durationMs: this.#deps.now() - startedAt,
       reason,
     };
+    // The connection's logger already names the remote address, and the user once logged in.
     this.#log.info(
       {
-        user: summary.user,
-        ip: summary.remoteAddress,
         tls: summary.isTls,
         retrieved: summary.retrieved,
         deleted: summary.deleted,

@@ -263,7 +263,7 @@ t.test('the trace shows commands and replies with secrets masked; one info line 
     level: 30,
     proto: 'pop3',
     user: 'alice',
-    ip: '127.0.0.1',
+    remote: '127.0.0.1',
     tls: false,
     retrieved: 1,
     deleted: 1,
