@@ -1,7 +1,7 @@
 /**
  * The aliases file behind the `aliases` config key: read at start-up,
- * re-read when it changes (a chokidar watch on its folder, as the users
- * file is watched: src/auth/user-db.ts) and on SIGHUP (reload.ts).
+ * re-read when it changes (file-watch.ts: a chokidar watch on its folder)
+ * and on SIGHUP (reload.ts).
  *
  * The AliasTable (src/smtp/aliases.ts) is shared by every SMTP/LMTP
  * listener's recipient policy and swapped whole, so a live session's next
@@ -10,11 +10,11 @@
  * and the previous aliases stay in force. Reloads run one at a time.
  */
 import { readFile } from 'node:fs/promises';
-import { basename, dirname, resolve } from 'node:path';
-import { watch as chokidarWatch, type FSWatcher } from 'chokidar';
+import { resolve } from 'node:path';
 import { ConfigError } from '../errors.js';
 import { silentLogger, type Logger } from '../log/logger.js';
 import { AliasTable } from '../smtp/aliases.js';
+import { watchFiles, type FileWatch } from './file-watch.js';
 
 /** Quiet time after the last file event before a reload (see user-db.ts: chokidar's 50 ms change throttle). */
 const DEFAULT_DEBOUNCE_MS = 150;
@@ -40,8 +40,7 @@ export class AliasesFile {
   readonly #debounceMs: number;
   readonly #listeners = new Set<(event: AliasesReloadEvent) => void>();
   #text: string;
-  #watcher: FSWatcher | undefined;
-  #debounce: NodeJS.Timeout | undefined;
+  #watch: FileWatch | undefined;
   #reloads: Promise<unknown> = Promise.resolve();
   #closed = false;
 
@@ -107,39 +106,23 @@ export class AliasesFile {
    * never depends on it: reload() is there for SIGHUP.
    */
   async watch(): Promise<void> {
-    if (this.#watcher !== undefined || this.#closed) return;
-    const folder = dirname(this.path);
-    const name = basename(this.path);
-    const watcher = chokidarWatch(folder, {
-      depth: 0,
-      ignoreInitial: true,
-      ignored: (path: string) => path !== folder && basename(path) !== name,
+    if (this.#watch !== undefined || this.#closed) return;
+    const watch = await watchFiles([this.path], () => void this.reload(), {
+      logger: this.#logger,
+      what: 'aliases file',
+      debounceMs: this.#debounceMs,
     });
-    this.#watcher = watcher;
-    watcher.on('all', (_event, path) => {
-      if (resolve(path) === this.path) this.#scheduleReload();
-    });
-    watcher.on('error', (err) => this.#logger.error({ err, file: this.path }, 'aliases file watcher failed'));
-    await new Promise<void>((ready) => watcher.once('ready', () => ready()));
+    // close() may have run while the watcher was getting ready.
+    if (this.#closed || this.#watch !== undefined) await watch.close();
+    else this.#watch = watch;
   }
 
   /** Stop watching and wait for a reload in progress. The table stays usable. */
   async close(): Promise<void> {
     this.#closed = true;
-    if (this.#debounce !== undefined) clearTimeout(this.#debounce);
-    this.#debounce = undefined;
-    const watcher = this.#watcher;
-    this.#watcher = undefined;
-    if (watcher !== undefined) await watcher.close();
+    const watch = this.#watch;
+    this.#watch = undefined;
+    await watch?.close();
     await this.#reloads;
-  }
-
-  #scheduleReload(): void {
-    if (this.#closed) return;
-    if (this.#debounce !== undefined) clearTimeout(this.#debounce);
-    this.#debounce = setTimeout(() => {
-      this.#debounce = undefined;
-      void this.reload();
-    }, this.#debounceMs);
   }
 }
