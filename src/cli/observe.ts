@@ -21,26 +21,11 @@ import type { DeliveryOutcome, DeliveryRequest, Maildrop, MailStore, MailUser, S
 export function observePop3(server: Pop3Server, metrics: ServerMetrics): () => void {
   const proto = 'pop3';
   const removeSource = metrics.addConnectionSource(proto, () => server.connectionCount);
-  const onConnect = (): void => metrics.connectionsOpened.inc({ proto });
-  const onCommand = (event: { readonly command: string; readonly ok: boolean }): void =>
-    metrics.commands.inc({ proto, command: event.command, result: event.ok ? 'ok' : 'error' });
-  const onLogin = (): void => metrics.logins.inc({ proto });
-  const onLoginFailed = (): void => metrics.authFailures.inc({ proto });
-  const onRetrieve = (): void => metrics.retrieved.inc();
-  const onDelete = (event: { readonly messages: readonly unknown[] }): void => metrics.deleted.inc({}, event.messages.length);
-  const onSessionEnd = (summary: { readonly bytesSent: number; readonly bytesReceived: number }): void => {
-    metrics.connectionsClosed.inc({ proto });
-    metrics.bytesOut.inc({ proto }, summary.bytesSent);
-    metrics.bytesIn.inc({ proto }, summary.bytesReceived);
-  };
   const removeListeners = listen(server, {
-    connect: onConnect,
-    command: onCommand,
-    login: onLogin,
-    'login-failed': onLoginFailed,
-    retrieve: onRetrieve,
-    delete: onDelete,
-    'session-end': onSessionEnd,
+    ...sessionHandlers(metrics, proto),
+    command: (event) => metrics.commands.inc({ proto, command: event.command, result: event.ok ? 'ok' : 'error' }),
+    retrieve: () => metrics.retrieved.inc(),
+    delete: (event) => metrics.deleted.inc({}, event.messages.length),
   });
   return () => {
     removeSource();
@@ -58,26 +43,27 @@ export function observePop3(server: Pop3Server, metrics: ServerMetrics): () => v
 export function observeSmtp(server: SmtpServer, metrics: ServerMetrics, proto: string): () => void {
   const removeSource = metrics.addConnectionSource(proto, () => server.connections, { hasLogins: proto !== 'lmtp' });
   metrics.delivered.touch({ proto });
-  const onConnect = (): void => metrics.connectionsOpened.inc({ proto });
-  const onCommand = (event: { readonly command: string; readonly code: number }): void =>
-    metrics.commands.inc({ proto, command: event.command, result: event.code < 400 ? 'ok' : 'error' });
-  const onLogin = (): void => metrics.logins.inc({ proto });
-  const onLoginFailed = (): void => metrics.authFailures.inc({ proto });
-  const onSessionEnd = (event: { readonly bytesSent: number; readonly bytesReceived: number }): void => {
-    metrics.connectionsClosed.inc({ proto });
-    metrics.bytesOut.inc({ proto }, event.bytesSent);
-    metrics.bytesIn.inc({ proto }, event.bytesReceived);
-  };
   const removeListeners = listen(server, {
-    connect: onConnect,
-    command: onCommand,
-    login: onLogin,
-    'login-failed': onLoginFailed,
-    'session-end': onSessionEnd,
+    ...sessionHandlers(metrics, proto),
+    command: (event) => metrics.commands.inc({ proto, command: event.command, result: event.code < 400 ? 'ok' : 'error' }),
   });
   return () => {
     removeSource();
     removeListeners();
+  };
+}
+
+/** What both front-ends' sessions report alike: opened, logins and failures, closed with octets each way. */
+function sessionHandlers(metrics: ServerMetrics, proto: string) {
+  return {
+    connect: (): void => metrics.connectionsOpened.inc({ proto }),
+    login: (): void => metrics.logins.inc({ proto }),
+    'login-failed': (): void => metrics.authFailures.inc({ proto }),
+    'session-end': (end: { readonly bytesSent: number; readonly bytesReceived: number }): void => {
+      metrics.connectionsClosed.inc({ proto });
+      metrics.bytesOut.inc({ proto }, end.bytesSent);
+      metrics.bytesIn.inc({ proto }, end.bytesReceived);
+    },
   };
 }
 

@@ -4,7 +4,7 @@ import { copyFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { UserDatabase, type ReloadEvent } from '../../src/auth/user-db.js';
 import { UsersFileError } from '../../src/auth/users-file-error.js';
-import { captureLog } from '../helpers/auth-log.js';
+import { captureLog } from '../helpers/log-capture.js';
 
 const FIXTURES = new URL('../../fixtures/users/', import.meta.url);
 const fixturePath = (name: string) => new URL(name, FIXTURES).pathname;

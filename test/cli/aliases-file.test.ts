@@ -10,23 +10,11 @@ import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { Writable } from 'node:stream';
 import { AliasesFile, type AliasesReloadEvent } from '../../src/cli/aliases-file.js';
 import { ConfigError } from '../../src/errors.js';
-import { createLogger } from '../../src/log/logger.js';
 import { codeOf } from '../helpers/smtp-client.js';
 import { delivered, startSmtp } from '../helpers/smtp-setup.js';
-
-function logCapture(): { lines: Record<string, unknown>[]; logger: ReturnType<typeof createLogger> } {
-  const lines: Record<string, unknown>[] = [];
-  const destination = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      for (const line of chunk.toString('utf8').split('\n')) if (line !== '') lines.push(JSON.parse(line) as Record<string, unknown>);
-      cb();
-    },
-  });
-  return { lines, logger: createLogger({ level: 'debug', destination }) };
-}
+import { captureLog } from '../helpers/log-capture.js';
 
 /** The next reload event of `file` (from the watcher). */
 function nextReload(file: AliasesFile): Promise<AliasesReloadEvent> {
@@ -53,7 +41,7 @@ t.test('load: a missing or broken file is a ConfigError naming the key (and the 
 t.test('reload: new aliases taken; the same bytes are "unchanged"; a broken file refused with one log line, the old table kept', async (t) => {
   const dir = t.testdir({ aliases: 'postmaster: alice\n' });
   const file = path.join(dir, 'aliases');
-  const { lines, logger } = logCapture();
+  const { lines, logger } = captureLog('debug');
   const aliases = await AliasesFile.load(file, { logger });
   t.teardown(() => aliases.close());
   t.same(await aliases.reload(), { ok: true, changed: false, aliases: 1 });
@@ -81,7 +69,7 @@ t.test('reload under a live SMTP session: the next RCPT sees the new aliases; a 
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const file = path.join(dir, 'aliases');
   writeFileSync(file, 'postmaster: alice\n');
-  const { lines, logger } = logCapture();
+  const { lines, logger } = captureLog('debug');
   const aliases = await AliasesFile.load(file, { logger });
   t.teardown(() => aliases.close());
   await aliases.watch();

@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import { LoginThrottle } from '../../src/auth/throttle.js';
 import { DEFAULT_DUMMY_HASH, UserDatabase } from '../../src/auth/user-db.js';
 import { hashPassword } from '../../src/auth/password.js';
-import { captureLog } from '../helpers/auth-log.js';
+import { captureLog } from '../helpers/log-capture.js';
 import { startPop3 } from '../helpers/pop3-harness.js';
 import { ManualTimers } from '../helpers/pop3-timers.js';
 import { ManualTimers as SmtpTimers } from '../helpers/smtp-timers.js';

@@ -9,7 +9,8 @@ import { statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { createLogger, type Logger } from '../../src/log/logger.js';
+import type { Logger } from '../../src/log/logger.js';
+import { captureLog } from './log-capture.js';
 
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -99,15 +100,7 @@ export interface CapturedLogger {
 }
 
 export function captureLogger(): CapturedLogger {
-  const lines: Record<string, unknown>[] = [];
-  const logger = createLogger({
-    level: 'debug',
-    destination: {
-      write(msg: string) {
-        lines.push(JSON.parse(msg) as Record<string, unknown>);
-      },
-    },
-  });
+  const { logger, lines } = captureLog('debug');
   return {
     logger,
     lines,

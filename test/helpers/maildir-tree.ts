@@ -7,7 +7,8 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Readable } from 'node:stream';
 import { wireSize } from '../../src/storage/wire.js';
-import { createLogger, type Logger, type LogLevel } from '../../src/log/logger.js';
+import type { Logger, LogLevel } from '../../src/log/logger.js';
+import { captureLog } from './log-capture.js';
 
 export const FIXTURES_DIR = fileURLToPath(new URL('../../fixtures/', import.meta.url));
 
@@ -81,16 +82,8 @@ export function referenceWire(stored: Buffer): Buffer {
 
 /** A real pino logger (through src/log) whose records land in `records`, parsed. */
 export function captureLogger(level: LogLevel = 'debug'): { logger: Logger; records: Record<string, unknown>[] } {
-  const records: Record<string, unknown>[] = [];
-  const logger = createLogger({
-    level,
-    destination: {
-      write(line: string) {
-        records.push(JSON.parse(line) as Record<string, unknown>);
-      },
-    },
-  });
-  return { logger, records };
+  const { logger, lines } = captureLog(level);
+  return { logger, records: lines };
 }
 
 /**

@@ -4,18 +4,14 @@
  * real sockets, on every store kind where storage is touched.
  */
 import t from 'tap';
-import { createLogger } from '../../src/log/logger.ts';
 import { COMMANDS } from '../../src/pop3/commands/index.ts';
 import { ManualTimers } from '../helpers/pop3-timers.ts';
 import { LoginThrottle } from '../../src/auth/throttle.ts';
 import { messages, startPop3, STORE_KINDS } from '../helpers/pop3-harness.ts';
+import { captureLog } from '../helpers/log-capture.ts';
 
 function capturingLogger() {
-  const lines: Record<string, unknown>[] = [];
-  const logger = createLogger({
-    level: 'debug',
-    destination: { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) },
-  });
+  const { logger, lines } = captureLog('debug');
   return { logger, lines, messages: () => lines.map((l) => String(l.msg)) };
 }
 

@@ -1,9 +1,7 @@
 import t from 'tap';
 import { createHmac } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { Writable } from 'node:stream';
 import type { ConnectionOptions } from 'node:tls';
-import { createLogger } from '../../src/log/logger.js';
 import { SmtpReplyError } from '../../src/errors.js';
 import { LoginThrottle } from '../../src/auth/throttle.js';
 import { MemoryStore } from '../../src/storage/memory-store.js';
@@ -12,6 +10,7 @@ import { join } from 'node:path';
 import { codeOf, SmtpTestClient } from '../helpers/smtp-client.js';
 import { delivered, startSmtp, splitTrace, testUsers } from '../helpers/smtp-setup.js';
 import { createSmtpServer } from '../../src/smtp/server.js';
+import { captureLog } from '../helpers/log-capture.js';
 
 const TLS_DIR = new URL('../../fixtures/tls/', import.meta.url);
 const tlsPair = {
@@ -23,17 +22,6 @@ const clientTls: ConnectionOptions = { ca: readFileSync(new URL('ca.crt', TLS_DI
 const REMOTE = 'PROXY TCP4 203.0.113.7 127.0.0.1 40000 25\r\n';
 
 const b64 = (s: string): string => Buffer.from(s, 'utf8').toString('base64');
-
-function logCapture(): { lines: Record<string, unknown>[]; logger: ReturnType<typeof createLogger> } {
-  const lines: Record<string, unknown>[] = [];
-  const destination = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      for (const line of chunk.toString('utf8').split('\n')) if (line !== '') lines.push(JSON.parse(line) as Record<string, unknown>);
-      cb();
-    },
-  });
-  return { lines, logger: createLogger({ level: 'trace', destination }) };
-}
 
 async function sendMessage(c: SmtpTestClient, from: string, rcpts: string[], body: string): Promise<string[]> {
   const out = [codeOf(await c.command(`MAIL FROM:<${from}>`))];
@@ -198,7 +186,7 @@ t.test('STARTTLS with the test pair; command injection after STARTTLS is discard
 });
 
 t.test('AUTH: PLAIN, LOGIN and CRAM-MD5 through the user database; failures get 535 5.7.8', async (t) => {
-  const { lines, logger } = logCapture();
+  const { lines, logger } = captureLog('trace');
   // Failures are free here; the slowdown has its own test below.
   const h = await startSmtp(t, { logger, throttle: new LoginThrottle({ freeFailures: 100 }), cramMd5: true });
   const c = await h.connect();
@@ -463,7 +451,7 @@ t.test('message hooks: raw stream (rmRaw) and parsed (rmMessageParsed), MAIL/RCP
 });
 
 t.test('one info line per accepted message; the debug trace has commands and replies', async (t) => {
-  const { lines, logger } = logCapture();
+  const { lines, logger } = captureLog('trace');
   const h = await startSmtp(t, { logger });
   const c = await h.connect();
   await c.ehlo();
@@ -517,7 +505,7 @@ t.test('the same session on MemoryStore and on MaildirStore: the same messages t
 
 t.test('AUTH with case-insensitive names (the users file setting): ALICE logs in as alice, over SMTP as over POP3', async (t) => {
   const users = UserDatabase.fromEntries([{ name: 'alice', password: '{PLAIN}alice-secret' }], { localDomains: ['example.org'], caseInsensitive: true });
-  const { lines, logger } = logCapture();
+  const { lines, logger } = captureLog('trace');
   const h = await startSmtp(t, { users, logger });
   const c = await h.connect();
   await c.ehlo();
@@ -529,7 +517,7 @@ t.test('AUTH with case-insensitive names (the users file setting): ALICE logs in
 });
 
 t.test('the info line of an accepted message names the TLS version and the authenticated user', async (t) => {
-  const { lines, logger } = logCapture();
+  const { lines, logger } = captureLog('trace');
   const h = await startSmtp(t, { tls: tlsPair, implicitTls: true, requireAuth: true, logger });
   const c = await h.connect({ tls: clientTls });
   await c.ehlo();

@@ -1,25 +1,13 @@
 import t from 'tap';
 import { existsSync, utimesSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { cleanTmp, isFlatTmpName, TMP_MAX_AGE_MS } from '../../../src/storage/maildir/tmp-cleanup.js';
-import { createLogger } from '../../../src/log/logger.js';
 import { nodeFs } from '../../../src/storage/maildir/fs.js';
 import { FsRecorder } from '../../helpers/fs-recorder.js';
+import { captureLog } from '../../helpers/log-capture.js';
 
 const NOW = Date.UTC(2024, 5, 1, 12, 0, 0);
 const HOUR = 3_600_000;
-
-function capturingLogger(): { logger: ReturnType<typeof createLogger>; lines: Record<string, unknown>[] } {
-  const lines: Record<string, unknown>[] = [];
-  const destination = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      for (const line of chunk.toString('utf8').split('\n')) if (line !== '') lines.push(JSON.parse(line) as Record<string, unknown>);
-      cb();
-    },
-  });
-  return { logger: createLogger({ level: 'debug', destination }), lines };
-}
 
 function age(file: string, hours: number): void {
   const when = new Date(NOW - hours * HOUR);
@@ -34,7 +22,7 @@ t.test('removes files older than 36 hours, keeps younger ones and folders', asyn
   age(join(tmp, 'fresh'), 1);
   age(join(tmp, 'edge'), 36); // exactly 36 h: not older than the limit
   age(join(tmp, 'sub'), 100);
-  const { logger, lines } = capturingLogger();
+  const { logger, lines } = captureLog('debug');
   const removed = await cleanTmp(nodeFs, tmp, NOW, TMP_MAX_AGE_MS, logger);
   t.equal(removed, 2);
   t.notOk(existsSync(join(tmp, 'old')));
@@ -66,7 +54,7 @@ t.test('a file that vanishes between readdir and unlink is skipped quietly', asy
   const fs = new FsRecorder();
   fs.fail({ op: 'lstat', path: /\/a$/, code: 'ENOENT' });
   fs.fail({ op: 'unlink', path: /\/b$/, code: 'ENOENT' });
-  const { logger, lines } = capturingLogger();
+  const { logger, lines } = captureLog('debug');
   t.equal(await cleanTmp(fs, dir, NOW, TMP_MAX_AGE_MS, logger), 0);
   t.equal(lines.length, 0, 'nothing logged for vanished files');
 });
@@ -77,7 +65,7 @@ t.test('a file that cannot be removed is logged and the rest go on', async (t) =
   age(join(dir, 'b'), 40);
   const fs = new FsRecorder();
   fs.fail({ op: 'unlink', path: /\/a$/, code: 'EACCES' });
-  const { logger, lines } = capturingLogger();
+  const { logger, lines } = captureLog('debug');
   t.equal(await cleanTmp(fs, dir, NOW, TMP_MAX_AGE_MS, logger), 1);
   t.ok(existsSync(join(dir, 'a')));
   t.notOk(existsSync(join(dir, 'b')));
