@@ -19,7 +19,6 @@
  * leading `Return-Path:` (Postfix's local(8) adds one) is kept, gives the
  * sender, and no second one is added.
  */
-import { randomBytes } from 'node:crypto';
 import type { Authenticator } from '../auth/authenticator.js';
 import type { SmtpReplyError } from '../errors.js';
 import { silentLogger, type Logger } from '../log/logger.js';
@@ -28,6 +27,7 @@ import type { AliasTable } from './aliases.js';
 import { DataInspector } from './data-inspector.js';
 import { deliverToStore, summarise, type AcceptedRecipient } from './delivery.js';
 import { filterContent, type FilterSettings } from './filter.js';
+import { nextQueueId } from './queue-id.js';
 import type { TraceInfo } from './received.js';
 import { RecipientPolicy } from './recipient-policy.js';
 import { toSmtpReply } from './replies.js';
@@ -108,7 +108,7 @@ export async function deliverLocal(options: LocalDeliveryOptions): Promise<Local
     recipients.push(resolved);
   }
 
-  const queueId = randomBytes(6).toString('hex').toUpperCase();
+  const queueId = nextQueueId();
   const now = options.now ?? (() => new Date());
   const iterator = options.input[Symbol.asyncIterator]();
   let head: Head;

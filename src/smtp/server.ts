@@ -12,7 +12,6 @@
  *   smtps       { requireAuth: true, implicitTls: true }
  *   lmtp        { lmtp: true, authOffered: 'never' }
  */
-import { randomBytes } from 'node:crypto';
 import { reverse as dnsReverse } from 'node:dns';
 import { EventEmitter } from 'node:events';
 import type { AddressInfo, ListenOptions } from 'node:net';
@@ -47,6 +46,7 @@ import { filterContent, type FilterSettings } from './filter.js';
 import { deliverToStore, summarise, type AcceptedRecipient, type RecipientResult } from './delivery.js';
 import type { MailFromHook, MessageHandler, MessageResult, RcptToHook, ReceivedMessage, SessionInfo } from './hooks.js';
 import { smtpServerLogger } from './log-adapter.js';
+import { nextQueueId } from './queue-id.js';
 import { traceHeaders, type TraceInfo } from './received.js';
 import { RecipientPolicy } from './recipient-policy.js';
 import { REPLIES, replyOf, toServerError, toSmtpReply, withText, type ServerReplyError } from './replies.js';
@@ -577,7 +577,7 @@ export class SmtpServer extends EventEmitter<SmtpServerEvents> {
     session: SMTPServerSession,
   ): Promise<{ err?: Error; message?: string | SMTPServerDataResult[] }> {
     const started = this.#now().getTime();
-    const queueId = randomBytes(6).toString('hex').toUpperCase();
+    const queueId = nextQueueId();
     const transaction = this.#transactions.get(session);
     const mailFrom = session.envelope.mailFrom === false ? '' : session.envelope.mailFrom.address;
     const recipients = session.envelope.rcptTo.map(

@@ -7,7 +7,8 @@
  *   settled, so a test can prove "file fsync < rename < directory fsync <
  *   acknowledgement" even when calls overlap (group commit);
  * - records the calls made through the FileHandles it hands out (write,
- *   read, close, sync), keyed by the path the handle was opened with;
+ *   read, close, sync) and on the descriptors of openFd, keyed by the path
+ *   the handle or descriptor was opened with;
  * - fails chosen calls with a given errno (`{ op: 'fsync', path: /new\//,
  *   code: 'ENOSPC' }`), before the real call or, with `afterEffect`, after
  *   it ran (what NFS does when a retransmitted rename reports ENOENT
@@ -105,6 +106,8 @@ export class FsRecorder implements FsLayer {
   readonly #handlePaths = new WeakMap<object, string>();
   /** The real handle behind each proxy. */
   readonly #targets = new WeakMap<object, FileHandle>();
+  /** Path each descriptor from openFd was opened with. */
+  readonly #fdPaths = new Map<number, string>();
 
   constructor(inner: FsLayer = nodeFs) {
     this.#inner = inner;
@@ -283,6 +286,43 @@ export class FsRecorder implements FsLayer {
 
   readSync(path: string, flags: number, into: Buffer): number {
     return this.#runSync('readSync', path, () => this.#inner.readSync(path, flags, into));
+  }
+
+  async openFd(path: string, flags: number, mode: number): Promise<number> {
+    const fd = await this.#run('open', path, undefined, () => this.#inner.openFd(path, flags, mode));
+    this.#fdPaths.set(fd, path);
+    return fd;
+  }
+
+  writeFdSync(fd: number, data: Buffer, offset: number, length: number): number {
+    return this.#runSync('write', this.#fdPath(fd), () => this.#inner.writeFdSync(fd, data, offset, length));
+  }
+
+  readFd(fd: number, into: Buffer, offset: number, length: number, position: number): Promise<number> {
+    return this.#run('read', this.#fdPath(fd), undefined, () => this.#inner.readFd(fd, into, offset, length, position));
+  }
+
+  fsyncFd(fd: number): Promise<void> {
+    return this.#run('fsync', this.#fdPath(fd), undefined, () => this.#inner.fsyncFd(fd));
+  }
+
+  /** Like close(2), the descriptor is released even when a fault is injected. */
+  closeFdSync(fd: number): void {
+    const path = this.#fdPath(fd);
+    this.#fdPaths.delete(fd);
+    let isClosed = false;
+    try {
+      this.#runSync('close', path, () => {
+        isClosed = true;
+        this.#inner.closeFdSync(fd);
+      });
+    } finally {
+      if (!isClosed) this.#inner.closeFdSync(fd);
+    }
+  }
+
+  #fdPath(fd: number): string {
+    return this.#fdPaths.get(fd) ?? `<fd ${fd}>`;
   }
 
   writeFile(path: string, data: string | Buffer, mode?: number): Promise<void> {

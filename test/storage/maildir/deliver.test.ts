@@ -390,6 +390,11 @@ t.test('concurrent deliveries from several processes into one Maildir', async (t
   t.equal(bodies.size, 240, 'every message distinct');
 });
 
+/** This process's open descriptors (Linux): delivery's temporary files are plain descriptors, nothing closes them for us. */
+function openDescriptors(): number {
+  return readdirSync('/proc/self/fd').length;
+}
+
 t.test('injected failures at each step: the right kind, no file left in tmp/ or new/', async (t) => {
   const cases: { step: string; rule: Parameters<FsRecorder['fail']>[0]; kind: string }[] = [
     { step: 'ENOSPC at open', rule: { op: 'open', path: /\/tmp\//, code: 'ENOSPC' }, kind: 'no-space' },
@@ -407,6 +412,7 @@ t.test('injected failures at each step: the right kind, no file left in tmp/ or 
       const fs = new FsRecorder();
       fs.fail(c.rule);
       const d = deliverer({ fs });
+      const descriptors = openDescriptors();
       // Over 128 KiB, so the content goes out in three writes (up to 64 KiB each are gathered).
       const content = chunked(Buffer.from(`Subject: x\r\n\r\n${'y'.repeat(150_000)}\r\n`), 4096);
       const [outcome] = await d.deliver({ recipients: [alice], content }, resolver(root, fs));
@@ -415,6 +421,7 @@ t.test('injected failures at each step: the right kind, no file left in tmp/ or 
       t.ok(failure(outcome) instanceof StorageError);
       assertNoFiles(t, join(root, 'alice'), c.step);
       t.equal(d.stats.delivered, 0);
+      t.equal(openDescriptors(), descriptors, 'no descriptor left open');
       fs.clearFaults();
       const [again] = await d.deliver({ recipients: [alice], content: Buffer.from('ok\n') }, resolver(root, fs));
       t.ok(again?.ok, 'the next delivery works');
