@@ -21,8 +21,10 @@
  *     counters, so fsyncs per message are given only when /metrics saw them
  *     all).
  *   - smtp-sink: Postfix's null server, the load client's own ceiling.
+ *   - raw node:fs, 20 writers: the disk's ceiling for this load, no
+ *     protocol (rawCeiling below).
  *
- * The load client for all three is Postfix's smtp-source (`-c -d -l 10240
+ * The load client for the SMTP rows is Postfix's smtp-source (`-c -d -l 10240
  * -m N -s 20`): 20 connections, each sending message after message. The
  * rows alternate between the servers for BENCH_SMTP_ROUNDS rounds (this is
  * a shared, noisy machine: compare within a run). Also reported: fsyncs per
@@ -30,6 +32,9 @@
  * each server (process tree, reaped children included) and of the client,
  * and the machine's one-at-a-time durable delivery rate (write 10 KB,
  * fsync, rename, fsync of new/, 1,000 times) that group commit must beat.
+ *
+ * Every row's files are kept until the end of the run, in block groups
+ * of their own (see `isSpread` below for why).
  *
  * Figures go to stdout and test/bench/results/smtp.json (the README quotes
  * them). Every process started here is stopped by PID (also on failure and
@@ -48,7 +53,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { atExit, freePort, startProcess, stopProcess, treeCpuSeconds } from './helpers/processes.js';
 import { fmt, table } from './helpers/stats.js';
-import { oneAtATimeRate } from './helpers/fsync-ceiling.js';
+import { concurrentRate, oneAtATimeRate } from './helpers/fsync-ceiling.js';
 import { POSTFIX_SERVICES } from '../helpers/postfix.js';
 
 const MESSAGES = Number(process.env.BENCH_SMTP_MESSAGES ?? 10_000);
@@ -209,6 +214,27 @@ function row(server: string, round: number, messages: number, delivered: number,
     serverCpuMsPerMessage: (serverCpu * 1000) / delivered,
     clientCpuMsPerMessage: (load.clientCpu * 1000) / messages,
     ...extra,
+  };
+}
+
+const RAW_CEILING = `raw node:fs, ${SESSIONS} writers (disk ceiling)`;
+
+/**
+ * The disk's ceiling for this load: SESSIONS messages in flight through
+ * raw node:fs (write, fsync, rename, shared fsync of new/), in this
+ * process, no protocol and no store code (helpers/fsync-ceiling.ts). A
+ * server's distance to it is its own work per message.
+ */
+function rawCeiling(work: string): Server {
+  const body = Buffer.alloc(PAYLOAD, 0x78);
+  return {
+    name: RAW_CEILING,
+    async run(round) {
+      const run = await concurrentRate(MESSAGES, body, SESSIONS, work);
+      const seconds = MESSAGES / run.perSecond;
+      return row(RAW_CEILING, round, MESSAGES, MESSAGES, { ok: true, seconds, clientCpu: 0, output: '' }, (run.cpuMsPerMessage * MESSAGES) / 1000);
+    },
+    stop: async () => undefined,
   };
 }
 
@@ -403,20 +429,39 @@ const postfixSkip = !which('postfix')
 
 const work = await mkdtemp(join(tmpdir(), 'maildird-smtp-bench-'));
 atExit(() => spawnSync('rm', ['-rf', work]));
+// Each row's files in block groups of their own. This machine's ext4 has
+// no journal, and without one ext4 will not reuse an inode freed in the
+// last 1-6 minutes: every file creation scans past such inodes in its
+// block group, under the directory's lock (recently_deleted() in
+// fs/ext4/ialloc.c; perf showed it and the lock spinning as 40% of the CPU
+// of a delivery loop). Postfix frees 2-3 queue files per message, so a row
+// that shared a block group with Postfix's queue ran 20-55% slower right
+// after a Postfix row (measured with 10,000 files freed next door). With
+// the top-directory flag, ext4 spreads the servers' folders (maildird,
+// maildird-2w, pf) over different groups; Postfix's queue and its Maildirs
+// still share one, as on a real Postfix host. Nothing is deleted before
+// the end of the run.
+const isSpread = spawnSync('chattr', ['+T', work], { encoding: 'utf8' }).status === 0;
 const environment = { loadavgBefore: loadavg(), pressureBefore: await pressure() };
 console.log(`bench:smtp: ${MESSAGES} messages of ${PAYLOAD} bytes (payload), ${SESSIONS} sessions (smtp-source -d), ${ROUNDS} rounds`);
 console.log(`load average ${loadavg().map((n) => n.toFixed(2)).join(' ')} on ${cpus().length} CPUs`);
+console.log(
+  isSpread
+    ? 'each server in its own ext4 block groups (chattr +T on the work folder); nothing deleted until the end'
+    : 'chattr +T failed (not ext4?): servers may share block groups',
+);
 
 const servers: Server[] = [];
 const rows: Row[] = [];
 let postfixSettings: Record<string, string> | undefined;
 let oneAtATime = Number.NaN;
 try {
-  oneAtATime = await oneAtATimeRate(1_000, Buffer.alloc(PAYLOAD, 0x78));
+  oneAtATime = await oneAtATimeRate(1_000, Buffer.alloc(PAYLOAD, 0x78), work);
   console.log(`one at a time (write 10 KB + fsync + rename + fsync new/, raw node:fs): ${fmt(oneAtATime)} msg/s`);
 
   const sink = await startSink();
   servers.push(sink);
+  const raw = rawCeiling(work);
   const maildird = await startMaildird(work);
   servers.push(maildird);
   let maildird2: Server | undefined;
@@ -438,7 +483,7 @@ try {
   const report = (r: Row) =>
     console.log(`  ${r.server} round ${r.round}: ${fmt(r.perSecond)} msg/s (${r.delivered} in ${fmt(r.seconds)} s)${r.note ? `; ${r.note}` : ''}`);
   for (let round = 1; round <= ROUNDS; round++) {
-    for (const server of round % 2 === 1 ? [sink, maildird, maildird2, postfix] : [sink, postfix, maildird2, maildird]) {
+    for (const server of round % 2 === 1 ? [sink, raw, maildird, maildird2, postfix] : [sink, raw, postfix, maildird2, maildird]) {
       if (server === undefined) continue;
       const r = await server.run(round);
       rows.push(r);
@@ -501,6 +546,8 @@ if (workersRatio !== undefined && workersSummary) console.log(`${workersSummary.
 if (maildirdSummary) {
   console.log(`maildird vs Haraka-with-fsync reference (${HARAKA_FSYNC} msg/s, PEERS.md): ${(maildirdSummary.perSecond / HARAKA_FSYNC).toFixed(2)}x`);
   console.log(`maildird / one-at-a-time rate (${fmt(oneAtATime)} msg/s): ${(maildirdSummary.perSecond / oneAtATime).toFixed(2)}x`);
+  const rawSummary = summaries.find((s) => s.server === RAW_CEILING);
+  if (rawSummary) console.log(`maildird / disk ceiling (${RAW_CEILING}, ${fmt(rawSummary.perSecond)} msg/s): ${(maildirdSummary.perSecond / rawSummary.perSecond).toFixed(2)}`);
   if (sinkSummary) console.log(`maildird / client ceiling (smtp-sink ${fmt(sinkSummary.perSecond)} msg/s): ${(maildirdSummary.perSecond / sinkSummary.perSecond).toFixed(2)}`);
 }
 if (postfixSettings) console.log(`Postfix settings: ${Object.entries(postfixSettings).map(([k, v]) => `${k}=${v}`).join(', ')}`);

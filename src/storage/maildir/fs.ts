@@ -43,7 +43,7 @@ export interface FsLayer {
   /**
    * Delivery's temporary files go by plain descriptors, not FileHandles:
    * open and fsync run on libuv's thread pool, while the writes (into the
-   * page cache, at most 64 KiB a call) and the close (after the fsync,
+   * page cache, about 64 KiB at most a call) and the close (after the fsync,
    * nothing left to flush) are synchronous. Every call to the pool waits
    * behind the fsyncs of concurrent deliveries, which hold its four threads
    * for milliseconds: a write and a close through the pool cost 0.7-0.9 ms

@@ -543,6 +543,43 @@ t.test('content that cannot be read: rejects, and no file is left for anyone', a
   assertNoFiles(t, join(root, 'bob'), 'bob');
 });
 
+t.test('the content is read while the first file is still opening; its prefix still leads', async (t) => {
+  const root = t.testdir({ alice: { cur: {}, new: {}, tmp: {} } });
+  const fs = new FsRecorder();
+  const held = gate();
+  fs.fail({ op: 'open', path: /\/alice\/tmp\//, wait: held.promise, times: 1 });
+  let isRead = false;
+  const content = chunked(Buffer.from('Subject: early\r\n\r\nbody\r\n'), 5, () => (isRead = true));
+  const delivering = deliverer({ fs }).deliver({ recipients: [alice], content, prefix: () => 'X-Prefix: 1\n' }, resolver(root, fs));
+  for (let i = 0; i < 50 && !isRead; i++) await new Promise((r) => setImmediate(r));
+  t.ok(isRead, 'every chunk consumed before the open completed');
+  t.equal(fs.ops('write', /\/tmp\//).length, 0, 'nothing written yet');
+  held.open();
+  const id = okId(t, (await delivering)[0]);
+  t.equal(readFileSync(join(root, 'alice', 'new', id), 'latin1'), 'X-Prefix: 1\nSubject: early\n\nbody\n');
+  t.equal(fs.ops('write', /\/tmp\//).length, 1, 'prefix and content in one write');
+});
+
+t.test('content that fails while the first file is still opening: rejects, the file opened later is removed', async (t) => {
+  const root = t.testdir({ alice: { cur: {}, new: {}, tmp: {} } });
+  const fs = new FsRecorder();
+  const held = gate();
+  fs.fail({ op: 'open', path: /\/alice\/tmp\//, wait: held.promise, times: 1 });
+  async function* broken(): AsyncGenerator<Buffer> {
+    yield Buffer.from('Subject: x\r\n');
+    setTimeout(held.open, 20); // the open completes after the failure
+    throw new Error('connection reset');
+  }
+  const descriptors = openDescriptors();
+  await t.rejects(deliverer({ fs }).deliver({ recipients: [alice], content: broken() }, resolver(root, fs)), {
+    name: 'StorageError',
+    kind: 'temporary',
+  });
+  t.equal(fs.ops('open', /\/alice\/tmp\//).length, 1, 'the file was opened');
+  assertNoFiles(t, join(root, 'alice'), 'alice');
+  t.equal(openDescriptors(), descriptors, 'and closed');
+});
+
 t.test('quota: a delivery that would exceed it is refused and nothing is written', async (t) => {
   const root = t.testdir({});
   const fs = new FsRecorder();
