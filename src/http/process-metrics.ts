@@ -29,6 +29,11 @@ export function registerProcessMetrics(registry: MetricsRegistry, resolutionMs =
     collect: () => [[{}, process.memoryUsage().heapUsed]],
   });
   registry.collectedGauge({
+    name: 'nodejs_uv_threadpool_size',
+    help: "Threads in libuv's pool, where file opens and fsyncs run (UV_THREADPOOL_SIZE; bin/maildird sets 8 unless given).",
+    collect: () => [[{}, threadPoolSize(process.env['UV_THREADPOOL_SIZE'])]],
+  });
+  registry.collectedGauge({
     name: 'nodejs_eventloop_lag_seconds',
     help: `Event-loop delay since the previous scrape (monitorEventLoopDelay, ${resolutionMs} ms resolution), by quantile (max: the largest).`,
     labelNames: ['quantile'],
@@ -47,4 +52,11 @@ export function registerProcessMetrics(registry: MetricsRegistry, resolutionMs =
     },
   });
   return { stop: () => lag.disable() };
+}
+
+/** The pool size libuv derives from UV_THREADPOOL_SIZE (uv__threadpool_init: atoi, at least 1, at most 1024; unset: 4). */
+export function threadPoolSize(value: string | undefined): number {
+  if (value === undefined) return 4;
+  const n = Number.parseInt(value, 10);
+  return Math.min(1024, Math.max(1, Number.isNaN(n) ? 0 : n));
 }

@@ -9,6 +9,7 @@ import t from 'tap';
 import { readdirSync, renameSync, writeFileSync, rmSync } from 'node:fs';
 import * as path from 'node:path';
 import { healthReport, probeWritable } from '../../src/cli/health.js';
+import { threadPoolSize } from '../../src/http/process-metrics.js';
 import { ServeProcess, portOf } from '../helpers/cli-run.js';
 import { fetchFrom } from '../helpers/http-client.js';
 
@@ -65,4 +66,29 @@ t.test('serve: /healthz 200, then 503 when the root is not writable, then 200 ag
   t.equal((await fetchFrom(http, 'GET', '/healthz')).status, 200, 'healthy again once the root is back');
   t.same(readdirSync(root), ['alice'], 'no probe files left in the root');
   t.equal((await serve.stop()).code, 0);
+});
+
+t.test('bin/maildird starts libuv with 8 pool threads unless UV_THREADPOOL_SIZE says otherwise (/metrics shows it)', async (t) => {
+  const dir = t.testdir({
+    'maildird.json': JSON.stringify({ listeners: { smtp: '127.0.0.1:0', http: '127.0.0.1:0' } }),
+    passwd: 'alice:{PLAIN}wonder\n',
+    mail: {},
+  });
+  for (const [env, expected] of [[{}, 8], [{ UV_THREADPOOL_SIZE: '3' }, 3]] as const) {
+    const serve = ServeProcess.start([], { cwd: dir, env });
+    t.teardown(() => serve.stop('SIGKILL'));
+    const lines = await serve.ready();
+    const http = portOf(lines.find((l) => l.name === 'http')?.address ?? ':0');
+    const metrics = await fetchFrom(http, 'GET', '/metrics');
+    t.match(metrics.body, new RegExp(`^nodejs_uv_threadpool_size ${expected}$`, 'm'), JSON.stringify(env));
+    await serve.stop();
+  }
+});
+
+t.test('threadPoolSize reads UV_THREADPOOL_SIZE as libuv does', async (t) => {
+  t.equal(threadPoolSize(undefined), 4);
+  t.equal(threadPoolSize('16'), 16);
+  t.equal(threadPoolSize('0'), 1);
+  t.equal(threadPoolSize('lots'), 1);
+  t.equal(threadPoolSize('5000'), 1024);
 });

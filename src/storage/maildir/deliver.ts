@@ -267,7 +267,7 @@ export class MaildirDeliverer {
    * symbolic links out, Maildir or flat), shared by the deliveries that
    * arrive while it runs: each of them uses a check that started no earlier
    * than one check's duration before it came. The check costs about a dozen
-   * file-system calls, each a round trip through libuv's four threads, which
+   * file-system calls, each a round trip through libuv's thread pool, which
    * fsyncs hold for milliseconds; with 20 deliveries in flight to one user,
    * doing it once per message made the thread pool, not the disk, the limit
    * (bench:smtp: about 1,050 msg/s, 1,400 with the check shared).

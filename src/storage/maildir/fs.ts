@@ -45,12 +45,15 @@ export interface FsLayer {
    * open and fsync run on libuv's thread pool, while the writes (into the
    * page cache, about 64 KiB at most a call) and the close (after the fsync,
    * nothing left to flush) are synchronous. Every call to the pool waits
-   * behind the fsyncs of concurrent deliveries, which hold its four threads
-   * for milliseconds: a write and a close through the pool cost 0.7-0.9 ms
-   * each on the way to a 250; synchronously they cost 60 and 2 us of the
-   * event loop (bench:smtp, 20 senders: deliveries 4.1 -> 2.7 ms, 2,100-2,300
-   * -> 2,400-2,700 msg/s). A FileHandle would also cost an object, a
-   * finaliser and a promise per call.
+   * behind the fsyncs of concurrent deliveries, which hold its threads (4,
+   * or 8 through bin/maildird) for milliseconds: with 4, a write and a
+   * close through the pool cost 0.7-0.9 ms each on the way to a 250;
+   * synchronously they cost 60 and 2 us of the event loop (bench:smtp, 20
+   * senders: deliveries 4.1 -> 2.7 ms, 2,100-2,300 -> 2,400-2,700 msg/s).
+   * A FileHandle would also cost an object, a finaliser and a promise per
+   * call. The open stays in the pool: creating a file in tmp/ costs tens of
+   * microseconds of kernel time under the directory's lock, which measured
+   * 10% slower on the event loop.
    */
   openFd(path: string, flags: number, mode: number): Promise<number>;
   /** write(2) once; returns the octets written (may be short). */

@@ -18,14 +18,14 @@
  * Nothing is skipped or delayed on purpose: a lone delivery gets its fsync
  * at once, and batches form only while the disk is busy anyway.
  *
- * Parallelism: Node runs file-system calls on the libuv thread pool, 4
- * threads unless UV_THREADPOOL_SIZE says otherwise (it must be set before
- * the first I/O). Every fsync (the per-message file fsyncs and these
- * directory fsyncs) holds one of those threads for its whole duration, so at
- * most 4 fsyncs are in flight in the process; further ones queue in libuv.
- * That bound is why batching the directory fsyncs matters: with 20
- * concurrent deliveries, one directory fsync per message would hold pool
- * threads the file fsyncs and writes are waiting for. One fsync per
+ * Parallelism: Node runs file-system calls on the libuv thread pool
+ * (UV_THREADPOOL_SIZE threads, read once when the pool starts; bin/maildird
+ * makes it 8 instead of libuv's 4). Every fsync (the per-message file
+ * fsyncs and these directory fsyncs) holds one of those threads for its
+ * whole duration, so at most that many fsyncs are in flight in the process;
+ * further ones queue in libuv. That bound is why batching the directory
+ * fsyncs matters: with 20 concurrent deliveries, one directory fsync per
+ * message would hold pool threads the file fsyncs and opens are waiting for. One fsync per
  * directory at a time keeps at most one thread per busy directory.
  */
 import type { FsLayer } from './fs.js';
