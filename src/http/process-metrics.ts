@@ -14,8 +14,15 @@ export interface ProcessMetrics {
   stop(): void;
 }
 
+export interface ProcessMetricsOptions {
+  /** libuv's thread pool size (threadPoolSize() of the UV_THREADPOOL_SIZE the process started with). */
+  readonly threadPoolSize: number;
+  readonly resolutionMs?: number;
+}
+
 /** Register the process metrics on `registry` and start the event-loop monitor. */
-export function registerProcessMetrics(registry: MetricsRegistry, resolutionMs = 10): ProcessMetrics {
+export function registerProcessMetrics(registry: MetricsRegistry, options: ProcessMetricsOptions): ProcessMetrics {
+  const resolutionMs = options.resolutionMs ?? 10;
   const lag: IntervalHistogram = monitorEventLoopDelay({ resolution: resolutionMs });
   lag.enable();
   registry.collectedGauge({
@@ -31,7 +38,7 @@ export function registerProcessMetrics(registry: MetricsRegistry, resolutionMs =
   registry.collectedGauge({
     name: 'nodejs_uv_threadpool_size',
     help: "Threads in libuv's pool, where file opens and fsyncs run (UV_THREADPOOL_SIZE; bin/maildird sets 8 unless given).",
-    collect: () => [[{}, threadPoolSize(process.env['UV_THREADPOOL_SIZE'])]],
+    collect: () => [[{}, options.threadPoolSize]],
   });
   registry.collectedGauge({
     name: 'nodejs_eventloop_lag_seconds',

@@ -24,7 +24,7 @@ import { writeOut, type CliIo } from '../io.js';
 import { requireFolder, requireReadableFile } from '../preflight.js';
 import { listenForShutdown } from '../signals.js';
 import { ServerMetrics } from '../../http/server-metrics.js';
-import { registerProcessMetrics } from '../../http/process-metrics.js';
+import { registerProcessMetrics, threadPoolSize } from '../../http/process-metrics.js';
 import { healthReport } from '../health.js';
 import { listenForHangup, Reloader } from '../reload.js';
 import { watchFiles, type FileWatch } from '../file-watch.js';
@@ -116,7 +116,9 @@ async function runServer(
   let exitCode: number = EXIT.ok;
   const metrics = new ServerMetrics();
   metrics.addFsyncSource(() => store.stats().fsyncs);
-  const processMetrics = registerProcessMetrics(metrics.registry);
+  const processMetrics = registerProcessMetrics(metrics.registry, {
+    threadPoolSize: threadPoolSize(process.env['UV_THREADPOOL_SIZE']),
+  });
   const health = () =>
     healthReport(config.root, () => [
       ...role.remoteListeners(),
