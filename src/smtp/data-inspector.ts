@@ -61,6 +61,9 @@ export class DataInspector {
   /** The line end before the current line; the DATA command's counts as CRLF. */
   #previousEnd: LineEnd = 'crlf';
   #lineLength = 0;
+  /** First octet of the current line, -1 while it is empty (a lone "." line is a fake end marker). */
+  #firstOctet = -1;
+  /** Start of the current line as text, kept only in the header section (for `Received:`). */
   #head = '';
   #pendingCr = false;
   #inHeader = true;
@@ -137,20 +140,23 @@ export class DataInspector {
   /** A CR not followed by LF: refused in strict mode, otherwise line content. */
   #loneCr(): void {
     if (this.#strict) this.#fail(replyOf(REPLIES.bareCr));
+    if (this.#lineLength === 0) this.#firstOctet = CR;
     this.#lineLength += 1;
-    if (this.#head.length < HEAD_BYTES) this.#head += '\r';
+    if (this.#inHeader && this.#head.length < HEAD_BYTES) this.#head += '\r';
   }
 
   #addToLine(buf: Buffer, from: number, to: number): void {
     if (to <= from) return;
-    if (this.#head.length < HEAD_BYTES) {
+    if (this.#lineLength === 0) this.#firstOctet = buf[from] ?? -1;
+    // No string per body line: the body only needs the first octet.
+    if (this.#inHeader && this.#head.length < HEAD_BYTES) {
       this.#head += buf.toString('latin1', from, Math.min(to, from + HEAD_BYTES - this.#head.length));
     }
     this.#lineLength += to - from;
   }
 
   #endLine(end: LineEnd): void {
-    const isDotLine = this.#lineLength === 1 && this.#head.charCodeAt(0) === DOT;
+    const isDotLine = this.#lineLength === 1 && this.#firstOctet === DOT;
     if (this.#strict && isDotLine && (end === 'lf' || this.#previousEnd === 'lf')) {
       this.#fail(replyOf(REPLIES.fakeEndOfData));
     }
@@ -164,6 +170,7 @@ export class DataInspector {
     }
     this.#previousEnd = end;
     this.#lineLength = 0;
+    this.#firstOctet = -1;
     this.#head = '';
   }
 
