@@ -541,8 +541,22 @@ console.log(
   ),
 );
 console.log('');
-if (ratio !== undefined) console.log(`maildird / Postfix: ${ratio.toFixed(2)}x (target >= 2x)`);
-if (workersRatio !== undefined && workersSummary) console.log(`${workersSummary.server} / Postfix: ${workersRatio.toFixed(2)}x`);
+/** maildird / Postfix within each round (the rows of one round ran minutes apart at most). */
+function perRoundRatios(server: string | undefined): number[] {
+  if (server === undefined || postfixSummary === undefined) return [];
+  const ours = rows.filter((r) => r.server === server);
+  return ours.flatMap((r) => {
+    const peer = rows.find((p) => p.server === postfixSummary.server && p.round === r.round);
+    return peer === undefined ? [] : [r.perSecond / peer.perSecond];
+  });
+}
+const roundRatios = perRoundRatios(maildirdSummary?.server);
+const workersRoundRatios = perRoundRatios(workersSummary?.server);
+const listRatios = (values: number[]) => values.map((v) => `${v.toFixed(2)}x`).join(' / ');
+if (ratio !== undefined) console.log(`maildird / Postfix: ${ratio.toFixed(2)}x (target >= 2x); by round ${listRatios(roundRatios)}`);
+if (workersRatio !== undefined && workersSummary) {
+  console.log(`${workersSummary.server} / Postfix: ${workersRatio.toFixed(2)}x; by round ${listRatios(workersRoundRatios)}`);
+}
 if (maildirdSummary) {
   console.log(`maildird vs Haraka-with-fsync reference (${HARAKA_FSYNC} msg/s, PEERS.md): ${(maildirdSummary.perSecond / HARAKA_FSYNC).toFixed(2)}x`);
   console.log(`maildird / one-at-a-time rate (${fmt(oneAtATime)} msg/s): ${(maildirdSummary.perSecond / oneAtATime).toFixed(2)}x`);
@@ -566,6 +580,8 @@ const results = {
   rows,
   maildirdOverPostfix: ratio,
   maildirdWorkersOverPostfix: workersRatio,
+  maildirdOverPostfixByRound: roundRatios,
+  maildirdWorkersOverPostfixByRound: workersRoundRatios,
   harakaWithFsyncReference: HARAKA_FSYNC,
   postfix: postfixSettings ?? { skipped: postfixSkip },
   environment: { ...environment, loadavgAfter: loadavg(), pressureAfter: await pressure() },
